@@ -1,0 +1,39 @@
+"""Speech engines: text in, mono float32 samples in [-1, 1] out, at the engine's own rate.
+
+Each real engine lives in its own module and is imported only when a profile asks for it,
+so a machine without Piper can still render with espeak-ng.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import SelfkindError, SetupError
+from ..voices import VoiceProfile
+
+
+class SynthesisError(SelfkindError):
+    """The engine failed or hung on one utterance."""
+
+
+class SpeechEngine(Protocol):
+    sample_rate_hz: int
+    """Rate of the samples synthesize() returns, in Hertz."""
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Speak one utterance; mono float32 in [-1, 1]."""
+        ...
+
+
+def open_engine(profile: VoiceProfile) -> SpeechEngine:
+    """Load the engine a profile names, once; raises SetupError when it is not installed."""
+    if profile.engine == "espeak":
+        from .espeak import EspeakEngine
+
+        return EspeakEngine(profile)
+    raise SetupError(
+        f"voice '{profile.name}' needs the {profile.engine} engine, which this version cannot"
+        " use yet; choose another voice with --voice default"
+    )

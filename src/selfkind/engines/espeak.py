@@ -1,0 +1,94 @@
+"""espeak-ng through pyttsx3, with pyttsx3 2.99's two traps disarmed.
+
+1. ``runAndWait()`` returns as soon as synthesis *starts* (its queued ``endLoop`` runs first),
+   so a longer clip is written after it returns, and may even land in the next call's file.
+   We wait for the driver's ``finished-utterance`` notification, which it sends only after
+   the WAV file is closed, with a time limit so a stuck engine cannot hang a render.
+2. The driver prints ``Audio saved to ...`` from espeak's callback thread; stdout is pointed
+   elsewhere while we wait, so the program's own output stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import threading
+import wave
+
+import numpy as np
+
+from ..errors import SetupError
+from ..voices import VoiceProfile
+from . import SynthesisError
+
+ESPEAK_RATE_HZ = 22050
+"""pyttsx3's espeak driver always writes 16-bit mono WAV at this rate."""
+
+_shared: tuple[object, threading.Event] | None = None
+_lock = threading.Lock()
+
+
+def _pyttsx3_engine() -> tuple[object, threading.Event]:
+    """espeak-ng can be initialised only once per process, so every profile shares one."""
+    global _shared
+    if _shared is None:
+        try:
+            import pyttsx3
+
+            engine = pyttsx3.init("espeak")
+        except ImportError:
+            raise SetupError("pyttsx3 is missing: pip install pyttsx3==2.99") from None
+        except (OSError, RuntimeError) as err:
+            raise SetupError(
+                f"espeak-ng could not start ({err}); install it with: apt-get install espeak-ng"
+            ) from None
+        finished = threading.Event()
+        engine.connect("finished-utterance", lambda **_: finished.set())
+        _shared = (engine, finished)
+    return _shared
+
+
+class EspeakEngine:
+    sample_rate_hz = ESPEAK_RATE_HZ
+
+    def __init__(self, profile: VoiceProfile, timeout_s: float = 60.0) -> None:
+        self.profile = profile
+        self.timeout_s = timeout_s
+        self._engine, self._finished = _pyttsx3_engine()
+        self._dir = tempfile.mkdtemp(prefix="selfkind-espeak-")
+
+    def _configure(self) -> None:
+        engine = self._engine
+        try:
+            engine.setProperty("voice", self.profile.voice)  # type: ignore[attr-defined]
+        except ValueError as err:
+            raise SetupError(f"espeak-ng has no voice '{self.profile.voice}': {err}") from None
+        engine.setProperty("rate", self.profile.rate_wpm)  # type: ignore[attr-defined]
+        engine.setProperty("pitch", self.profile.pitch)  # type: ignore[attr-defined]
+        engine.setProperty("volume", self.profile.volume)  # type: ignore[attr-defined]
+
+    def synthesize(self, text: str) -> np.ndarray:
+        path = os.path.join(self._dir, "clip.wav")
+        with _lock:
+            self._configure()
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            self._finished.clear()
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._engine.save_to_file(text, path)  # type: ignore[attr-defined]
+                self._engine.runAndWait()  # type: ignore[attr-defined]
+                done = self._finished.wait(self.timeout_s)
+            if not done:
+                raise SynthesisError(
+                    f"espeak-ng did not finish within {self.timeout_s:.0f}s: {text[:60]!r}"
+                )
+            with wave.open(path, "rb") as clip:
+                frames = clip.readframes(clip.getnframes())
+            os.remove(path)
+        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.rmdir(self._dir)

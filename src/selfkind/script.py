@@ -1,0 +1,402 @@
+"""The exercise script format: text in, a :class:`Script` of dataclasses out.
+
+Pure: no engines, devices or files beyond :func:`read_script_text`, which only decodes bytes.
+Every item remembers its line and column so that later stages can point at the source.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+
+from .errors import ScriptError
+
+DIRECTIVES = ("pause", "bell", "reflect")
+FRONT_MATTER_KEYS = (
+    "title",
+    "voice",
+    "duration",
+    "background",
+    "background_level",
+    "description",
+    "tags",
+    "content_note",
+)
+BUILTIN_BACKGROUNDS = ("none", "pink-noise", "brown-noise")
+MAX_BELLS = 12
+
+_DURATION_RE = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+)
+_LEVEL_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*dB$", re.IGNORECASE)
+# One pattern finds every directive on a line: [name args] or an SSML break.
+_TOKEN_RE = re.compile(r"\[(?P<body>[^\[\]]*)\]|<break\s+time\s*=\s*\"(?P<ssml>[^\"]*)\"\s*/?>")
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading: a chapter mark and a caption, never spoken."""
+
+    title: str
+    level: int
+    line: int
+    col: int = 1
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One utterance: a paragraph, or the part of one between inline directives."""
+
+    text: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Silence; elastic when ``min_s < max_s``, and then fitted by the compiler."""
+
+    min_s: float
+    """Shortest length, in seconds."""
+    max_s: float
+    """Longest length, in seconds."""
+    line: int
+    col: int
+
+    @property
+    def elastic(self) -> bool:
+        return self.max_s > self.min_s
+
+
+@dataclass(frozen=True)
+class Bell:
+    """One or more singing-bowl strikes."""
+
+    count: int
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Reflect:
+    """A prompt spoken aloud, then ``duration_s`` of room for the listener to answer."""
+
+    duration_s: float
+    """Length of the silence after the prompt, in seconds."""
+    prompt: str
+    line: int
+    col: int
+
+
+Item = Section | Speech | Pause | Bell | Reflect
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    """The settings at the top of a script, with where each one was written."""
+
+    title: str = ""
+    voice: str = "default"
+    duration_s: float | None = None
+    """Target length of the whole session, in seconds; None lets pauses take their middle."""
+    background: str = "none"
+    """``none``, a built-in noise name, or a path as written (relative to the script)."""
+    background_level_db: float | None = None
+    """How far under the voice the ambience sits, in dB (negative); None for the default."""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    content_note: str = ""
+    locations: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    """Key -> (line, col) of its value, for error messages about settings."""
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    """Name used in messages; the file it came from, or a practice name."""
+    front: FrontMatter
+    items: tuple[Item, ...]
+
+    @property
+    def title(self) -> str:
+        return self.front.title
+
+    def location(self, key: str) -> tuple[int, int]:
+        """Where a front-matter key was written, or (1, 1) when it was not."""
+        return self.front.locations.get(key, (1, 1))
+
+
+def format_duration(duration_s: float) -> str:
+    """Human form used in messages, e.g. ``3m12s`` or ``1h2m``."""
+    total_s = round(duration_s)
+    hours, rest = divmod(total_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if minutes:
+        out += f"{minutes}m"
+    if seconds or not out:
+        out += f"{seconds}s"
+    return out
+
+
+def parse_duration(text: str) -> float:
+    """``500ms``, ``3s``, ``1.5s``, ``2m``, ``1m30s``, ``1h`` -> seconds.
+
+    Raises ValueError with a readable reason; callers add the location.
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(cleaned)
+    if not cleaned or not match or not any(match.groupdict().values()):
+        raise ValueError(f"'{text.strip()}' is not a duration (try 500ms, 3s, 1.5s, 2m or 1m30s)")
+    parts = match.groupdict()
+    return (
+        float(parts["h"] or 0) * 3600
+        + float(parts["m"] or 0) * 60
+        + float(parts["s"] or 0)
+        + float(parts["ms"] or 0) / 1000
+    )
+
+
+def read_script_text(data: bytes, path: str) -> str:
+    """Decode a script file's bytes, rejecting binary and non-UTF-8 files with a location."""
+    if b"\x00" in data[:8192]:
+        raise ScriptError(path, 1, 1, "this is a binary file, not a script (expected UTF-8 text)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = before.count(b"\n") + 1
+        col = err.start - (before.rfind(b"\n") + 1) + 1
+        raise ScriptError(
+            path, line, col, f"byte 0x{data[err.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _suggest(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _strip_comment(value: str) -> str:
+    """Drop a trailing ``# comment`` (a ``#`` after white space) from a front-matter value."""
+    match = re.search(r"\s#", value)
+    return value[: match.start()] if match else value
+
+
+def _parse_front_matter(lines: list[str], path: str) -> tuple[FrontMatter, int]:
+    """Read the ``---`` block if there is one; returns it and the index of the first body line."""
+    if not lines or lines[0].strip() != "---":
+        return FrontMatter(), 0
+    values: dict[str, object] = {}
+    locations: dict[str, tuple[int, int]] = {}
+    for index in range(1, len(lines)):
+        raw = lines[index]
+        line_no = index + 1
+        if raw.strip() == "---":
+            break
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if ":" not in raw:
+            col = len(raw) - len(raw.lstrip()) + 1
+            raise ScriptError(path, line_no, col, "expected 'key: value' in the front matter")
+        key_raw, value_raw = raw.split(":", 1)
+        key = key_raw.strip().lower()
+        key_col = len(key_raw) - len(key_raw.lstrip()) + 1
+        if key not in FRONT_MATTER_KEYS:
+            raise ScriptError(
+                path,
+                line_no,
+                key_col,
+                f"unknown key '{key}'{_suggest(key, FRONT_MATTER_KEYS)}"
+                f" (known keys: {', '.join(FRONT_MATTER_KEYS)})",
+            )
+        if key in locations:
+            raise ScriptError(path, line_no, key_col, f"'{key}' is set twice")
+        value = _strip_comment(value_raw).strip()
+        value_col = len(key_raw) + 2 + (len(value_raw) - len(value_raw.lstrip()))
+        locations[key] = (line_no, value_col)
+        values[_FIELD_FOR_KEY.get(key, key)] = _front_value(key, value, path, line_no, value_col)
+    else:
+        raise ScriptError(path, 1, 1, "the front matter that starts here is never closed with ---")
+    front = FrontMatter(locations=locations, **values)  # type: ignore[arg-type]
+    return front, index + 1
+
+
+def _front_value(key: str, value: str, path: str, line: int, col: int) -> object:
+    """Convert one front-matter value to its typed form; keys map onto FrontMatter fields."""
+    unquoted = value.strip("\"'") if len(value) >= 2 and value[0] == value[-1] else value
+    if key == "duration":
+        try:
+            duration_s = parse_duration(value)
+        except ValueError as err:
+            raise ScriptError(path, line, col, str(err)) from None
+        if duration_s <= 0:
+            raise ScriptError(path, line, col, "the duration must be longer than zero")
+        return duration_s
+    if key == "background_level":
+        match = _LEVEL_RE.match(value)
+        if not match:
+            raise ScriptError(path, line, col, f"'{value}' is not a level (try -24dB)")
+        level_db = float(match.group(1))
+        if level_db > 0:
+            raise ScriptError(path, line, col, "the background sits under the voice: use 0dB or less")
+        return level_db
+    if key == "tags":
+        return tuple(t.strip() for t in value.strip("[]").split(",") if t.strip())
+    if key in ("title", "voice", "background") and not unquoted:
+        raise ScriptError(path, line, col, f"'{key}' needs a value")
+    return unquoted
+
+
+# FrontMatter field names differ from two of the keys people write.
+_FIELD_FOR_KEY = {"duration": "duration_s", "background_level": "background_level_db"}
+
+
+def parse_script(text: str, path: str = "<script>") -> Script:
+    """Parse a script's text; raises :class:`ScriptError` pointing at the first problem."""
+    lines = text.split("\n")
+    front, body_start = _parse_front_matter(lines, path)
+    items: list[Item] = []
+    paragraph: list[tuple[int, str]] = []
+    for index in range(body_start, len(lines)):
+        line = lines[index]
+        line_no = index + 1
+        heading = _HEADING_RE.match(line.strip())
+        if heading:
+            items.extend(_parse_paragraph(paragraph, path))
+            paragraph = []
+            title = heading.group(2).strip()
+            if not title:
+                raise ScriptError(path, line_no, 1, "a heading needs a title")
+            items.append(Section(title, len(heading.group(1)), line_no))
+        elif not line.strip():
+            items.extend(_parse_paragraph(paragraph, path))
+            paragraph = []
+        else:
+            paragraph.append((line_no, line))
+    items.extend(_parse_paragraph(paragraph, path))
+    if not any(isinstance(item, (Speech, Pause, Bell, Reflect)) for item in items):
+        raise ScriptError(path, max(body_start, 1), 1, "the script is empty: nothing to say or play")
+    if not front.title:
+        first = next((i.title for i in items if isinstance(i, Section)), "")
+        front = replace(front, title=first or "Untitled practice")
+    return Script(path=path, front=front, items=tuple(items))
+
+
+def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
+    """Split one paragraph into utterances and directives, in reading order."""
+    items: list[Item] = []
+    words: list[str] = []
+    text_at: tuple[int, int] | None = None
+    pending_reflect: tuple[float, int, int] | None = None
+
+    def flush() -> None:
+        nonlocal words, text_at, pending_reflect
+        spoken = " ".join(" ".join(words).split())
+        if pending_reflect is not None:
+            duration_s, line, col = pending_reflect
+            items.append(Reflect(duration_s, spoken, line, col))
+        elif spoken and text_at is not None:
+            items.append(Speech(spoken, *text_at))
+        words, text_at, pending_reflect = [], None, None
+
+    for line_no, line in lines:
+        position = 0
+        for match in _TOKEN_RE.finditer(line):
+            _take_text(line[position : match.start()], words)
+            if text_at is None and "".join(words).strip():
+                text_at = (line_no, _first_text_col(line, position))
+            position = match.end()
+            col = match.start() + 1
+            flush()
+            if match.group("ssml") is not None:
+                items.append(_pause(match.group("ssml"), path, line_no, col + 12, ssml=True))
+                continue
+            name, _, args = match.group("body").strip().partition(" ")
+            name = name.lower()
+            if name == "pause":
+                items.append(_pause(args, path, line_no, col + 7, ssml=False))
+            elif name == "bell":
+                items.append(_bell(args, path, line_no, col))
+            elif name == "reflect":
+                pending_reflect = (_reflect_duration(args, path, line_no, col), line_no, col)
+            else:
+                shown = match.group("body").strip()
+                hint = _suggest(name, DIRECTIVES)
+                hint = hint.replace("'", "[", 1).replace("'", "]", 1) if hint else ""
+                raise ScriptError(
+                    path,
+                    line_no,
+                    col,
+                    f"unknown directive [{shown}]{hint} (known: [pause D], [pause A..B],"
+                    " [bell], [bell N], [reflect D])",
+                )
+        rest = line[position:]
+        for bad in ("[", "]"):
+            if bad in rest:
+                col = position + rest.index(bad) + 1
+                raise ScriptError(path, line_no, col, f"a lone '{bad}': directives look like [pause 3s]")
+        if text_at is None and rest.strip():
+            text_at = (line_no, _first_text_col(line, position))
+        _take_text(rest, words)
+    flush()
+    return items
+
+
+def _take_text(fragment: str, words: list[str]) -> None:
+    if fragment.strip():
+        words.append(fragment.strip())
+
+
+def _first_text_col(line: str, start: int) -> int:
+    rest = line[start:]
+    return start + len(rest) - len(rest.lstrip()) + 1
+
+
+def _duration_arg(text: str, path: str, line: int, col: int, what: str) -> float:
+    if not text.strip():
+        raise ScriptError(path, line, col, f"{what} needs a duration, like 5s")
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise ScriptError(path, line, col, str(err)) from None
+
+
+def _pause(args: str, path: str, line: int, col: int, ssml: bool) -> Pause:
+    what = "<break time=...>" if ssml else "[pause]"
+    if ".." in args:
+        low_text, high_text = args.split("..", 1)
+        low_s = _duration_arg(low_text, path, line, col, what)
+        high_s = _duration_arg(high_text, path, line, col + len(low_text) + 2, what)
+        if high_s < low_s:
+            raise ScriptError(path, line, col, f"the range {args.strip()} runs backwards")
+    else:
+        low_s = high_s = _duration_arg(args, path, line, col, what)
+    if high_s <= 0:
+        raise ScriptError(path, line, col, "a pause must be longer than zero")
+    return Pause(low_s, high_s, line, col - (12 if ssml else 7))
+
+
+def _bell(args: str, path: str, line: int, col: int) -> Bell:
+    text = args.strip()
+    if not text:
+        return Bell(1, line, col)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BELLS:
+        raise ScriptError(
+            path, line, col + 6, f"[bell N] takes a whole number from 1 to {MAX_BELLS}, not '{text}'"
+        )
+    return Bell(int(text), line, col)
+
+
+def _reflect_duration(args: str, path: str, line: int, col: int) -> float:
+    duration_s = _duration_arg(args, path, line, col + 9, "[reflect]")
+    if duration_s <= 0:
+        raise ScriptError(path, line, col + 9, "a reflection needs some time, like [reflect 30s]")
+    return duration_s

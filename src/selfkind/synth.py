@@ -1,0 +1,159 @@
+"""Speech for a script: every utterance synthesized once, prepared, and kept in the cache.
+
+Preparation makes clips mix cleanly: resampled to the session rate, silence the engine adds
+at either end trimmed (the timeline owns the pauses), and short fades at the edges so no clip
+starts or stops with a click.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from .cache import ClipCache
+from .engines import SynthesisError, open_engine
+from .voices import VoiceProfile
+
+SESSION_RATE_HZ = 22050
+"""Every session is mixed at this rate: the native rate of espeak-ng and Piper's medium voices."""
+TRIM_THRESHOLD_DB = -50.0
+EDGE_KEEP_S = 0.02
+FADE_S = 0.008
+
+
+@dataclass(frozen=True)
+class SpokenClips:
+    """Where each utterance's clip is and how long it is."""
+
+    keys: dict[str, str]
+    """Utterance text -> cache key."""
+    n_frames: dict[str, int]
+    """Utterance text -> clip length in frames at SESSION_RATE_HZ."""
+    synthesized: int
+    """How many clips had to be synthesized (the rest came from the cache)."""
+
+
+def prepare_clip(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Engine output -> a clip ready to mix (see the module docstring)."""
+    clip = np.asarray(samples, dtype=np.float32)
+    if sample_rate_hz != SESSION_RATE_HZ:
+        divisor = np.gcd(sample_rate_hz, SESSION_RATE_HZ)
+        clip = resample_poly(clip, SESSION_RATE_HZ // divisor, sample_rate_hz // divisor)
+        clip = clip.astype(np.float32)
+    threshold = 10 ** (TRIM_THRESHOLD_DB / 20)
+    loud = np.flatnonzero(np.abs(clip) > threshold)
+    if loud.size == 0:
+        return np.zeros(round(0.1 * SESSION_RATE_HZ), dtype=np.float32)
+    keep = round(EDGE_KEEP_S * SESSION_RATE_HZ)
+    clip = clip[max(loud[0] - keep, 0) : loud[-1] + keep + 1].copy()
+    fade = min(round(FADE_S * SESSION_RATE_HZ), clip.size // 2)
+    if fade:
+        ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+        clip[:fade] *= ramp
+        clip[-fade:] *= ramp[::-1]
+    return clip
+
+
+def _synthesize_into(
+    profile: VoiceProfile, texts: Sequence[str], cache: ClipCache, report: Callable[[], None]
+) -> None:
+    engine = open_engine(profile)
+    identity = profile.cache_identity()
+    for text in texts:
+        clip = prepare_clip(engine.synthesize(text), engine.sample_rate_hz)
+        cache.store(ClipCache.key(identity, text, SESSION_RATE_HZ), clip)
+        report()
+
+
+def _worker(profile: VoiceProfile, texts: list[str], root: str, progress) -> None:  # noqa: ANN001
+    # stdout is the user's: a worker never writes to it.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        _synthesize_into(profile, texts, ClipCache(root), lambda: progress.put(1))
+    except BaseException as err:  # noqa: BLE001 - sent to the parent, which raises it
+        progress.put(err)
+        return
+    progress.put(None)
+
+
+def synthesize_script(
+    texts: Sequence[str],
+    profile: VoiceProfile,
+    cache: ClipCache,
+    jobs: int = 1,
+    on_clip: Callable[[], None] | None = None,
+) -> SpokenClips:
+    """Make sure every text has a cached clip; synthesize the missing ones.
+
+    With ``jobs > 1`` the missing texts are split into contiguous slices, one per worker
+    process, each synthesized in order, so the work and its result are the same every run.
+    """
+    identity = profile.cache_identity()
+    keys = {text: ClipCache.key(identity, text, SESSION_RATE_HZ) for text in texts}
+    missing = [text for text in keys if cache.n_frames(keys[text]) is None]
+    report = on_clip or (lambda: None)
+    workers = max(1, min(jobs, len(missing) // 4))
+    if workers == 1:
+        if missing:
+            _synthesize_into(profile, missing, cache, report)
+    else:
+        _synthesize_in_workers(profile, missing, cache, workers, report)
+    lengths = {}
+    for text, key in keys.items():
+        n = cache.n_frames(key)
+        if n is None:
+            raise RuntimeError(f"clip missing from the cache after synthesis: {text[:60]!r}")
+        lengths[text] = n
+    return SpokenClips(keys=keys, n_frames=lengths, synthesized=len(missing))
+
+
+def _synthesize_in_workers(
+    profile: VoiceProfile,
+    missing: list[str],
+    cache: ClipCache,
+    workers: int,
+    report: Callable[[], None],
+) -> None:
+    context = multiprocessing.get_context("fork")
+    progress = context.Queue()
+    bounds = np.linspace(0, len(missing), workers + 1).round().astype(int)
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(profile, missing[bounds[i] : bounds[i + 1]], str(cache.root), progress),
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    running = workers
+    try:
+        while running:
+            try:
+                message = progress.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in processes if p.exitcode not in (None, 0)]
+                if dead:
+                    raise SynthesisError(
+                        f"a synthesis worker stopped unexpectedly (exit code {dead[0].exitcode})"
+                    ) from None
+                continue
+            if message is None:
+                running -= 1
+            elif isinstance(message, BaseException):
+                raise message
+            else:
+                report()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
