@@ -82,13 +82,22 @@ class Bell:
 
 @dataclass(frozen=True)
 class Reflect:
-    """A prompt spoken aloud, then ``duration_s`` of room for the listener to answer."""
+    """A prompt spoken aloud, then room (silence) for the listener to answer.
 
-    duration_s: float
-    """Length of the silence after the prompt, in seconds."""
+    Like a pause, the room is elastic when ``min_s < max_s``.
+    """
+
+    min_s: float
+    """Shortest room after the prompt, in seconds."""
+    max_s: float
+    """Longest room after the prompt, in seconds."""
     prompt: str
     line: int
     col: int
+
+    @property
+    def elastic(self) -> bool:
+        return self.max_s > self.min_s
 
 
 Item = Section | Speech | Pause | Bell | Reflect
@@ -295,14 +304,14 @@ def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
     items: list[Item] = []
     words: list[str] = []
     text_at: tuple[int, int] | None = None
-    pending_reflect: tuple[float, int, int] | None = None
+    pending_reflect: tuple[tuple[float, float], int, int] | None = None
 
     def flush() -> None:
         nonlocal words, text_at, pending_reflect
         spoken = " ".join(" ".join(words).split())
         if pending_reflect is not None:
-            duration_s, line, col = pending_reflect
-            items.append(Reflect(duration_s, spoken, line, col))
+            (low_s, high_s), line, col = pending_reflect
+            items.append(Reflect(low_s, high_s, spoken, line, col))
         elif spoken and text_at is not None:
             items.append(Speech(spoken, *text_at))
         words, text_at, pending_reflect = [], None, None
@@ -336,7 +345,7 @@ def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
                     line_no,
                     col,
                     f"unknown directive [{shown}]{hint} (known: [pause D], [pause A..B],"
-                    " [bell], [bell N], [reflect D])",
+                    " [bell], [bell N], [reflect D], [reflect A..B])",
                 )
         rest = line[position:]
         for bad in ("[", "]"):
@@ -369,8 +378,8 @@ def _duration_arg(text: str, path: str, line: int, col: int, what: str) -> float
         raise ScriptError(path, line, col, str(err)) from None
 
 
-def _pause(args: str, path: str, line: int, col: int, ssml: bool) -> Pause:
-    what = "<break time=...>" if ssml else "[pause]"
+def _duration_range(args: str, path: str, line: int, col: int, what: str) -> tuple[float, float]:
+    """``D`` or ``A..B`` -> (shortest, longest) in seconds; the longest must be above zero."""
     if ".." in args:
         low_text, high_text = args.split("..", 1)
         low_s = _duration_arg(low_text, path, line, col, what)
@@ -380,7 +389,13 @@ def _pause(args: str, path: str, line: int, col: int, ssml: bool) -> Pause:
     else:
         low_s = high_s = _duration_arg(args, path, line, col, what)
     if high_s <= 0:
-        raise ScriptError(path, line, col, "a pause must be longer than zero")
+        raise ScriptError(path, line, col, f"{what} must last longer than zero")
+    return low_s, high_s
+
+
+def _pause(args: str, path: str, line: int, col: int, ssml: bool) -> Pause:
+    what = "<break time=...>" if ssml else "[pause]"
+    low_s, high_s = _duration_range(args, path, line, col, what)
     return Pause(low_s, high_s, line, col - (12 if ssml else 7))
 
 
@@ -395,8 +410,5 @@ def _bell(args: str, path: str, line: int, col: int) -> Bell:
     return Bell(int(text), line, col)
 
 
-def _reflect_duration(args: str, path: str, line: int, col: int) -> float:
-    duration_s = _duration_arg(args, path, line, col + 9, "[reflect]")
-    if duration_s <= 0:
-        raise ScriptError(path, line, col + 9, "a reflection needs some time, like [reflect 30s]")
-    return duration_s
+def _reflect_duration(args: str, path: str, line: int, col: int) -> tuple[float, float]:
+    return _duration_range(args, path, line, col + 9, "[reflect]")

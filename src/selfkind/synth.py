@@ -1,8 +1,10 @@
 """Speech for a script: every utterance synthesized once, prepared, and kept in the cache.
 
 Preparation makes clips mix cleanly: resampled to the session rate, silence the engine adds
-at either end trimmed (the timeline owns the pauses), and short fades at the edges so no clip
-starts or stops with a click.
+at either end trimmed (the timeline owns the pauses), leveled to one loudness so the voice
+neither swells nor fades between utterances, and short fades at the edges so no clip starts
+or stops with a click. Because every clip already sits at CLIP_LUFS, the master gain is known
+before the first sample is mixed: a live player can stream a session in one pass.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from scipy.signal import resample_poly
 
 from .cache import ClipCache
 from .engines import SynthesisError, open_engine
+from .master import LOSSY_CEILING_DBTP, TARGET_LUFS, Limiter
+from .sounds import leveled
 from .voices import VoiceProfile
 
 SESSION_RATE_HZ = 22050
@@ -25,6 +29,10 @@ SESSION_RATE_HZ = 22050
 TRIM_THRESHOLD_DB = -50.0
 EDGE_KEEP_S = 0.02
 FADE_S = 0.008
+CLIP_LUFS = -18.0
+"""Loudness (BS.1770) every prepared clip is leveled to."""
+CLIP_CEILING_DBTP = LOSSY_CEILING_DBTP - (TARGET_LUFS - CLIP_LUFS) - 0.5
+"""Clip peaks stay this far down, so after the master gain they are under every ceiling."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,23 @@ class SpokenClips:
     """Utterance text -> clip length in frames at SESSION_RATE_HZ."""
     synthesized: int
     """How many clips had to be synthesized (the rest came from the cache)."""
+
+
+def _level_and_limit(clip: np.ndarray) -> np.ndarray:
+    """Bring a clip to CLIP_LUFS with its peaks under CLIP_CEILING_DBTP.
+
+    espeak-ng's plosives peak far above its average level; taming them here, once per clip
+    and cached, keeps the master limiter nearly idle, so the session lands on its loudness
+    target in a single pass. Limiting lowers loudness a little, so level and limit alternate
+    until both hold.
+    """
+    for _ in range(3):
+        clip = clip * np.float32(leveled(clip, SESSION_RATE_HZ, CLIP_LUFS))
+        limiter = Limiter(SESSION_RATE_HZ, CLIP_CEILING_DBTP)
+        clip = np.concatenate([limiter.process(clip), limiter.flush()])
+        if limiter.peak_gain_reduction_db < 0.05:
+            break
+    return clip * np.float32(leveled(clip, SESSION_RATE_HZ, CLIP_LUFS))
 
 
 def prepare_clip(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -52,6 +77,7 @@ def prepare_clip(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
         return np.zeros(round(0.1 * SESSION_RATE_HZ), dtype=np.float32)
     keep = round(EDGE_KEEP_S * SESSION_RATE_HZ)
     clip = clip[max(loud[0] - keep, 0) : loud[-1] + keep + 1].copy()
+    clip = _level_and_limit(clip)
     fade = min(round(FADE_S * SESSION_RATE_HZ), clip.size // 2)
     if fade:
         ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
@@ -157,3 +183,22 @@ def _synthesize_in_workers(
             if process.is_alive():
                 process.terminate()
             process.join()
+
+
+class CachedClips:
+    """Reads a session's clips back from the cache, keeping the few most recent in memory."""
+
+    def __init__(self, cache: ClipCache, spoken: SpokenClips, keep: int = 4) -> None:
+        self.cache = cache
+        self.spoken = spoken
+        self.keep = keep
+        self._recent: dict[str, np.ndarray] = {}
+
+    def clip(self, text: str) -> np.ndarray:
+        found = self._recent.pop(text, None)
+        if found is None:
+            found = self.cache.load(self.spoken.keys[text])
+        self._recent[text] = found
+        while len(self._recent) > self.keep:
+            self._recent.pop(next(iter(self._recent)))
+        return found

@@ -141,8 +141,9 @@ def _slots(
             if item.prompt:
                 n = speech_frames[item.prompt]
                 out.append(_Slot("speech", n, n, item.prompt, item.line))
-            n = frames(item.duration_s)
-            out.append(_Slot("reflect", n, n, item.prompt, item.line))
+            out.append(
+                _Slot("reflect", frames(item.min_s), frames(item.max_s), item.prompt, item.line)
+            )
         # A reflection ends in silence, so the next utterance needs no extra gap.
         previous_spoke = isinstance(item, Speech)
     out.append(_Slot("pause", frames(TAIL_S), frames(TAIL_S)))

@@ -91,4 +91,4 @@ class EspeakEngine:
 
     def __del__(self) -> None:
         with contextlib.suppress(OSError):
-            os.rmdir(self._dir)
+            os.rmdir(getattr(self, "_dir", ""))

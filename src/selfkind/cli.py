@@ -1,0 +1,237 @@
+"""The ``selfkind`` command. The only place that prints, reads options or picks exit codes.
+
+Exit codes: 0 done; 1 something is missing on the machine or failed outside the user's files;
+2 a bad script, file or option (``FILE:LINE:COL: what is wrong``); 130 stopped with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .background import check_background
+from .encode import FORMATS
+from .errors import ScriptError, SelfkindError
+from .practices import practice_names, practice_text
+from .render import Progress, load_script, render_file, resolve_voice
+from .script import format_duration, parse_duration, parse_script, read_script_text
+from .timeline import utterances
+from .voices import load_voice, voice_names
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class BarProgress(Progress):
+    """A rich progress bar on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress as RichProgress, TaskProgressColumn, TextColumn
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task: int | None = None
+
+    def __enter__(self) -> BarProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.stop()
+
+    def start(self, label: str, total: int) -> None:
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(label, total=max(total, 1))
+
+    def advance(self, amount: int = 1) -> None:
+        if self._task is not None:
+            self._bar.advance(self._task, amount)
+
+
+class _Quiet(Progress):
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+def _progress() -> BarProgress | _Quiet:
+    return BarProgress() if sys.stderr.isatty() else _Quiet()
+
+
+def _duration_option(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be longer than zero")
+    return value
+
+
+def _output_and_format(source: str, output: str | None, fmt: str | None) -> tuple[Path, str]:
+    """-o and --format agree, or one is inferred from the other; default out/<stem>.mp3."""
+    if output:
+        path = Path(output)
+        suffix = path.suffix.lower().lstrip(".")
+        if fmt is None:
+            if suffix not in FORMATS:
+                raise ScriptError(
+                    "-o", 0, 0, f"cannot tell the format from '{output}'; add --format"
+                    f" ({'|'.join(FORMATS)})"
+                )
+            fmt = suffix
+        elif suffix != fmt:
+            raise ScriptError("-o", 0, 0, f"'{output}' does not end in .{fmt}, as --format asks")
+        return path, fmt
+    fmt = fmt or "mp3"
+    return Path("out") / f"{Path(source).stem}.{fmt}", fmt
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    audio_path, fmt = _output_and_format(args.script, args.output, args.format)
+    with _progress() as progress:
+        rendered = render_file(
+            args.script,
+            audio_path,
+            fmt,
+            voice_name=args.voice,
+            duration_s=args.duration,
+            jobs=args.jobs,
+            progress=progress,
+        )
+    print(
+        f"Rendered {format_duration(rendered.duration_s)} at"
+        f" {rendered.loudness_lufs:.1f} LUFS ({rendered.synthesized} new clips):"
+    )
+    for path in (rendered.audio, rendered.captions, rendered.manifest):
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    for source in args.scripts:
+        try:
+            script = load_script(source)
+            resolve_voice(script, None)
+            check_background(script, script.front.background)
+        except ScriptError as err:
+            print(err, file=sys.stderr)
+            worst = EXIT_BAD_INPUT
+            continue
+        sections = sum(1 for i in script.items if type(i).__name__ == "Section")
+        print(f"{source}: ok ({len(utterances(script))} utterances, {sections} sections)")
+    return worst
+
+
+def cmd_practices(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        data = practice_text(args.name or "")
+        if data is None:
+            known = ", ".join(practice_names())
+            raise ScriptError(args.name or "", 0, 0, f"no built-in practice by that name ({known})")
+        sys.stdout.write(data.decode("utf-8"))
+        return EXIT_OK
+    for name in practice_names():
+        data = practice_text(name) or b""
+        script = parse_script(read_script_text(data, f"{name}.md"), f"{name}.md")
+        length = format_duration(script.front.duration_s) if script.front.duration_s else "-"
+        tags = ", ".join(script.front.tags)
+        print(f"{name:28} {length:>6}  {script.title}  [{tags}]")
+    return EXIT_OK
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    for name in voice_names():
+        profile = load_voice(name)
+        print(f"{name:16} {profile.engine:7} {profile.description}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfkind",
+        description="Voice-guided self-compassion practice, offline: render scripts to audio.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfkind {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    render = commands.add_parser(
+        "render",
+        help="render a script or built-in practice to an audio file with captions",
+        description="Render a script (a .md file, or the name of a built-in practice) to an"
+        " audio file, with WebVTT captions and a JSON timeline beside it.",
+    )
+    render.add_argument("script", help="script file, or a built-in practice name")
+    render.add_argument("-o", "--output", help="audio file to write (default out/<name>.<format>)")
+    render.add_argument("--format", choices=FORMATS, help="audio format (default mp3, or from -o)")
+    render.add_argument(
+        "--duration", type=_duration_option, help="session length, e.g. 10m; fits the pauses"
+    )
+    render.add_argument("--voice", help="voice profile name or .toml file (see 'selfkind voices')")
+    render.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="speech synthesis processes"
+    )
+    render.set_defaults(run=cmd_render)
+
+    check = commands.add_parser(
+        "check",
+        help="check scripts for mistakes without rendering",
+        description="Check scripts for mistakes without rendering; exit 2 if any has one.",
+    )
+    check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    check.set_defaults(run=cmd_check)
+
+    practices = commands.add_parser(
+        "practices",
+        help="list the built-in practices, or show one",
+        description="List the built-in practices, or print one's script with 'show NAME'.",
+    )
+    practices.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    practices.add_argument("name", nargs="?", help="practice to show")
+    practices.set_defaults(run=cmd_practices)
+
+    voices = commands.add_parser(
+        "voices",
+        help="list the voice profiles",
+        description="List the voice profiles: the shipped ones and your own.",
+    )
+    voices.set_defaults(run=cmd_voices)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ScriptError as err:
+        print(err, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SelfkindError as err:
+        print(f"selfkind: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nStopped. Nothing half-finished was kept.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `selfkind practices | head`); that is not an error.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

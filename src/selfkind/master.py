@@ -1,0 +1,118 @@
+"""Mastering in one streaming pass: gain to the loudness target, then a true-peak limiter.
+
+One pass is possible because every speech clip is leveled when it is prepared, so the gain
+that brings the session to TARGET_LUFS is known before mixing starts. The limiter looks
+ahead LOOKAHEAD_S and estimates inter-sample peaks by 4x oversampling (as BS.1770 does for
+true peak), so its output stays under the ceiling on a listener's converter, not only on
+the sample grid. Its gain moves in smooth ramps, which keeps it free of clicks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import minimum_filter1d
+from scipy.signal import firwin, upfirdn
+
+TARGET_LUFS = -16.0
+"""Integrated loudness of a finished session: a common target for spoken word."""
+LOSSLESS_CEILING_DBTP = -1.5
+LOSSY_CEILING_DBTP = -2.0
+"""Lossy encoders add a little overshoot of their own; leave room for it."""
+LOOKAHEAD_S = 0.008
+HOLD_S = 0.05
+"""How long the limiter holds its gain after a peak before letting go."""
+_OVERSAMPLING = 4
+_TAPS_PER_PHASE = 12
+_INTERPOLATOR = firwin(_OVERSAMPLING * _TAPS_PER_PHASE, 1 / _OVERSAMPLING) * _OVERSAMPLING
+_CONTEXT = 24
+"""Input frames either side that the oversampling filter needs to see."""
+_SAFE_SAMPLE_PEAK = 10 ** (-4 / 20)
+"""Between samples a peak rises at most a few dB over the samples around it; frames further
+than this under the ceiling cannot reach it, and a block made only of them skips the work."""
+
+
+def true_peak(samples: np.ndarray) -> np.ndarray:
+    """Per-frame peak of the 4x oversampled signal (each frame covers the 4 points it starts)."""
+    up = np.abs(upfirdn(_INTERPOLATOR, np.asarray(samples, dtype=np.float64), _OVERSAMPLING))
+    delay = (_INTERPOLATOR.size - 1) // 2
+    up = up[delay : delay + samples.size * _OVERSAMPLING]
+    peak = np.maximum(up[0::_OVERSAMPLING], up[1::_OVERSAMPLING])
+    np.maximum(peak, up[2::_OVERSAMPLING], out=peak)
+    np.maximum(peak, up[3::_OVERSAMPLING], out=peak)
+    return np.maximum(peak, np.abs(samples))
+
+
+class Limiter:
+    """Streaming look-ahead limiter; output lags input by ``latency_frames``.
+
+    Feed blocks with :meth:`process` and finish with :meth:`flush`; the frames that come out,
+    in total, are exactly as many as went in.
+    """
+
+    def __init__(self, sample_rate_hz: int, ceiling_dbtp: float) -> None:
+        self.ceiling = 10 ** (ceiling_dbtp / 20)
+        self.lookahead = max(1, round(LOOKAHEAD_S * sample_rate_hz))
+        self.hold = round(HOLD_S * sample_rate_hz)
+        # Frames of history each output frame needs: the moving average, the hold of the
+        # minimum filter and the oversampling context.
+        self._history = self.lookahead + self.hold + _CONTEXT
+        self._future = self.lookahead + _CONTEXT
+        self.latency_frames = self._future
+        self._buffer = np.zeros(self._history, dtype=np.float64)
+        self._taken = 0
+        self._given = 0
+        self.peak_gain_reduction_db = 0.0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        self._taken += block.size
+        self._buffer = np.concatenate([self._buffer, np.asarray(block, dtype=np.float64)])
+        ready = self._buffer.size - self._history - self._future
+        if ready <= 0:
+            return np.zeros(0, dtype=np.float32)
+        out = self._limit(self._buffer, ready)
+        self._buffer = self._buffer[ready:]
+        self._given += out.size
+        return out
+
+    def flush(self) -> np.ndarray:
+        tail = self.process(np.zeros(self._future))
+        self._taken -= self._future
+        keep = self._taken - (self._given - tail.size)
+        self._given = self._taken
+        return tail[:keep]
+
+    def _limit(self, signal: np.ndarray, ready: int) -> np.ndarray:
+        """Limit frames signal[history : history + ready] using the context around them."""
+        start = self._history
+        if np.abs(signal).max() < self.ceiling * _SAFE_SAMPLE_PEAK:
+            return signal[start : start + ready].astype(np.float32)
+        wanted = np.minimum(1.0, self.ceiling / np.maximum(true_peak(signal), 1e-12))
+        # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
+        a, h = self.lookahead, self.hold
+        size = a + h + 1
+        origin = h - size // 2  # the window covers [n - h, n + a]
+        held = minimum_filter1d(wanted, size=size, origin=origin, mode="nearest")
+        # ...then averaged over the last `lookahead` frames: ramps that reach the needed gain
+        # by the time the peak arrives.
+        csum = np.concatenate([[0.0], np.cumsum(held)])
+        idx = np.arange(start, start + ready)
+        gain = (csum[idx + 1] - csum[idx + 1 - a]) / a
+        if gain.size:
+            self.peak_gain_reduction_db = max(
+                self.peak_gain_reduction_db, float(-20 * np.log10(gain.min()))
+            )
+        return (signal[start : start + ready] * gain).astype(np.float32)
+
+
+class Master:
+    """Gain, then limiter: the last stage before a file or a speaker."""
+
+    def __init__(self, sample_rate_hz: int, gain_db: float, ceiling_dbtp: float) -> None:
+        self.gain = np.float32(10 ** (gain_db / 20))
+        self.limiter = Limiter(sample_rate_hz, ceiling_dbtp)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        return self.limiter.process(block * self.gain)
+
+    def flush(self) -> np.ndarray:
+        return self.limiter.flush()

@@ -1,0 +1,144 @@
+"""Timeline -> samples, one block at a time, at any position.
+
+:class:`SessionMix` renders any frame range of a session on demand: speech clips where the
+timeline places them, bell strikes ringing on under what follows, and the ambience bed ducked
+while the voice speaks. Nothing holds more than a block and a few clips, so a two-hour session
+needs no more memory than a five-minute one, and the live guide can seek or skip freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .sounds import BELL_RING_S, LoopedSource, bell_strike, leveled
+from .timeline import BELL_INTERVAL_S, Timeline
+
+BLOCK_S = 0.5
+"""Default block length: short enough for a live player to react quickly."""
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    """Levels are relative to the voice, whose clips all sit at the same loudness."""
+
+    voice_lufs: float = -18.0
+    """Loudness the speech clips were leveled to."""
+    background_level_db: float = -28.0
+    """Ambience loudness under the voice while the voice is silent."""
+    duck_db: float = 8.0
+    """How much further the ambience drops while the voice speaks."""
+    duck_attack_s: float = 0.4
+    duck_release_s: float = 1.5
+    bell_level_db: float = -3.0
+    """Loudness of a bell strike relative to the voice."""
+    fade_in_s: float = 2.0
+    fade_out_s: float = 3.0
+
+
+class ClipSource(Protocol):
+    def clip(self, text: str) -> np.ndarray:
+        """The prepared clip for an utterance; exactly as long as its speech event."""
+        ...
+
+
+class SessionMix:
+    def __init__(
+        self,
+        timeline: Timeline,
+        clips: ClipSource,
+        settings: MixSettings,
+        ambience: LoopedSource | None = None,
+    ) -> None:
+        self.timeline = timeline
+        self.clips = clips
+        self.settings = settings
+        self.ambience = ambience
+        rate = timeline.sample_rate_hz
+        self.sample_rate_hz = rate
+        self.n_frames = timeline.n_frames
+        speech = timeline.of_kind("speech")
+        self._speech_text = [e.text for e in speech]
+        self._speech_start = np.array([e.start_frame for e in speech], dtype=np.int64)
+        self._speech_end = np.array([e.end_frame for e in speech], dtype=np.int64)
+        interval = round(BELL_INTERVAL_S * rate)
+        self._strikes = np.array(
+            sorted(
+                e.start_frame + k * interval for e in timeline.of_kind("bell") for k in range(e.count)
+            ),
+            dtype=np.int64,
+        )
+        self._bell = np.zeros(0, dtype=np.float32)
+        if self._strikes.size:
+            strike = bell_strike(rate)
+            target_lufs = settings.voice_lufs + settings.bell_level_db
+            self._bell = strike * np.float32(leveled(strike, rate, target_lufs))
+        self._bell_frames = round(BELL_RING_S * rate)
+
+    def render(self, start_frame: int, stop_frame: int) -> np.ndarray:
+        """Samples for frames [start_frame, stop_frame) of the session, mono float32."""
+        stop_frame = min(stop_frame, self.n_frames)
+        n = max(stop_frame - start_frame, 0)
+        out = np.zeros(n, dtype=np.float32)
+        if n == 0:
+            return out
+        self._add_speech(out, start_frame, stop_frame)
+        self._add_bells(out, start_frame, stop_frame)
+        if self.ambience is not None:
+            out += self.ambience.read(start_frame, n) * self._ambience_gain(start_frame, stop_frame)
+        self._apply_fades(out, start_frame)
+        return out
+
+    def blocks(self, block_frames: int | None = None, start_frame: int = 0) -> Iterator[np.ndarray]:
+        step = block_frames or round(BLOCK_S * self.sample_rate_hz)
+        for start in range(start_frame, self.n_frames, step):
+            yield self.render(start, start + step)
+
+    def _add_speech(self, out: np.ndarray, start: int, stop: int) -> None:
+        first = int(np.searchsorted(self._speech_end, start, side="right"))
+        last = int(np.searchsorted(self._speech_start, stop, side="left"))
+        for index in range(first, last):
+            clip = self.clips.clip(self._speech_text[index])
+            begin = int(self._speech_start[index])
+            lo, hi = max(start, begin), min(stop, begin + clip.size)
+            if hi > lo:
+                out[lo - start : hi - start] += clip[lo - begin : hi - begin]
+
+    def _add_bells(self, out: np.ndarray, start: int, stop: int) -> None:
+        first = int(np.searchsorted(self._strikes, start - self._bell_frames, side="right"))
+        last = int(np.searchsorted(self._strikes, stop, side="left"))
+        for strike in self._strikes[first:last].tolist():
+            lo, hi = max(start, strike), min(stop, strike + self._bell_frames)
+            if hi > lo:
+                out[lo - start : hi - start] += self._bell[lo - strike : hi - strike]
+
+    def _ambience_gain(self, start: int, stop: int) -> np.ndarray:
+        """Level of the bed for each frame: lower, with smooth ramps, while the voice speaks."""
+        settings, rate = self.settings, self.sample_rate_hz
+        attack, release = settings.duck_attack_s * rate, settings.duck_release_s * rate
+        frames = np.arange(start, stop, dtype=np.float64)
+        duck = np.zeros(stop - start)
+        first = int(np.searchsorted(self._speech_end, start - release, side="right"))
+        last = int(np.searchsorted(self._speech_start, stop + attack, side="left"))
+        for index in range(first, last):
+            begin, end = float(self._speech_start[index]), float(self._speech_end[index])
+            shape = np.interp(frames, [begin - attack, begin, end, end + release], [0, 1, 1, 0])
+            np.maximum(duck, shape, out=duck)
+        level_db = settings.voice_lufs + settings.background_level_db - settings.duck_db * duck
+        # The bed was leveled to voice_lufs, so only the offset below the voice is applied.
+        return (10 ** ((level_db - settings.voice_lufs) / 20)).astype(np.float32)
+
+    def _apply_fades(self, out: np.ndarray, start: int) -> None:
+        rate = self.sample_rate_hz
+        fade_in = round(self.settings.fade_in_s * rate)
+        fade_out = round(self.settings.fade_out_s * rate)
+        frames = np.arange(start, start + out.size)
+        if start < fade_in:
+            ramp = np.clip(frames / fade_in, 0, 1)
+            out *= (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)
+        if start + out.size > self.n_frames - fade_out:
+            ramp = np.clip((self.n_frames - frames) / fade_out, 0, 1)
+            out *= (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)

@@ -1,0 +1,218 @@
+"""Script -> finished files: the stages joined, with every output written atomically.
+
+:func:`prepare_session` does everything up to a ready-to-play :class:`Session` (voice,
+speech, timeline, mix); the live guide streams the same session to a speaker, and batch
+rendering calls :func:`render_session` from worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .background import check_background, open_background
+from .cache import ClipCache
+from .captions import manifest, webvtt
+from .encode import LOSSY_FORMATS, Chapter, Encoder, publish, temporary_beside
+from .errors import ScriptError
+from .loudness import LoudnessMeter
+from .master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS, Master
+from .mix import MixSettings, SessionMix
+from .practices import practice_names, practice_text
+from .script import Script, parse_script, read_script_text
+from .synth import CLIP_LUFS, SESSION_RATE_HZ, CachedClips, synthesize_script
+from .timeline import Timeline, compile_timeline, utterances
+from .voices import VoiceProfile, load_voice, voice_names
+
+DEFAULT_BACKGROUND_LEVEL_DB = -28.0
+"""Ambience this far under the voice unless the script says otherwise: quiet, as listeners ask."""
+
+
+class Progress:
+    """Where long work reports how far it is; the default reports nowhere."""
+
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+
+@dataclass
+class Session:
+    """A script made ready to play: its voice, timeline and a mixer for its samples."""
+
+    script: Script
+    voice: VoiceProfile
+    timeline: Timeline
+    mix: SessionMix
+    synthesized: int
+    """Clips synthesized for this session; the rest came from the cache."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    audio: Path
+    captions: Path
+    manifest: Path
+    duration_s: float
+    loudness_lufs: float
+    synthesized: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def load_script(source: str) -> Script:
+    """A script from a file path or the name of a built-in practice."""
+    path = Path(source)
+    if path.is_file():
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ScriptError(source, 0, 0, f"cannot read the file: {err.strerror}") from None
+        return parse_script(read_script_text(data, source), source)
+    data = practice_text(source)
+    if data is not None and "/" not in source:
+        name = f"{source}.md"
+        return parse_script(read_script_text(data, name), name)
+    if path.is_dir():
+        raise ScriptError(source, 0, 0, "this is a folder; give a script file (.md)")
+    known = ", ".join(practice_names())
+    raise ScriptError(source, 0, 0, f"no such file or built-in practice (built-in: {known})")
+
+
+def resolve_voice(script: Script, override: str | None) -> VoiceProfile:
+    name = override or script.front.voice
+    try:
+        return load_voice(name)
+    except KeyError:
+        line, col = script.location("voice") if override is None else (0, 0)
+        where = script.path if override is None else "--voice"
+        raise ScriptError(
+            where, line, col, f"unknown voice '{name}' (known: {', '.join(voice_names())})"
+        ) from None
+
+
+def prepare_session(
+    script: Script,
+    voice_name: str | None = None,
+    duration_s: float | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> Session:
+    """Everything before the first sample: checks, speech synthesis (cached), timeline, mixer."""
+    progress = progress or Progress()
+    voice = resolve_voice(script, voice_name)
+    background = script.front.background
+    check_background(script, background)
+    cache = ClipCache(paths.clip_cache_dir())
+    texts = utterances(script)
+    progress.start("Preparing the voice", len(texts))
+    spoken = synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
+    timeline = compile_timeline(
+        script,
+        spoken.n_frames,
+        SESSION_RATE_HZ,
+        gap_s=voice.gap_s,
+        target_duration_s=duration_s if duration_s is not None else script.front.duration_s,
+    )
+    level_db = script.front.background_level_db
+    settings = MixSettings(
+        voice_lufs=CLIP_LUFS,
+        background_level_db=DEFAULT_BACKGROUND_LEVEL_DB if level_db is None else level_db,
+    )
+    ambience = open_background(
+        script, background, SESSION_RATE_HZ, CLIP_LUFS, paths.user_cache_dir()
+    )
+    mix = SessionMix(timeline, CachedClips(cache, spoken), settings, ambience)
+    return Session(script, voice, timeline, mix, spoken.synthesized)
+
+
+def companion_paths(audio: Path) -> tuple[Path, Path]:
+    """Captions and manifest sit beside the audio, with the same stem."""
+    return audio.with_suffix(".vtt"), audio.with_suffix(".json")
+
+
+def render_session(
+    session: Session,
+    audio_path: Path,
+    fmt: str,
+    progress: Progress | None = None,
+) -> Rendered:
+    """Mix, master and encode to ``audio_path``, with captions and manifest beside it.
+
+    Nothing appears at the final paths until all three are complete; on any failure or
+    interruption the temporary files are removed.
+    """
+    progress = progress or Progress()
+    timeline = session.timeline
+    rate = timeline.sample_rate_hz
+    captions_path, manifest_path = companion_paths(audio_path)
+    temps: list[Path] = []
+    encoder: Encoder | None = None
+    try:
+        audio_temp = temporary_beside(audio_path)
+        temps.append(audio_temp)
+        chapters = [Chapter(e.text, e.start_s, e.end_s) for e in timeline.of_kind("section")]
+        encoder = Encoder(audio_temp, fmt, rate, timeline.title, chapters)
+        ceiling = LOSSY_CEILING_DBTP if fmt in LOSSY_FORMATS else LOSSLESS_CEILING_DBTP
+        master = Master(rate, TARGET_LUFS - CLIP_LUFS, ceiling)
+        meter = LoudnessMeter(rate)
+        progress.start("Rendering", timeline.n_frames)
+        for block in session.mix.blocks():
+            mastered = master.process(block)
+            meter.add(mastered)
+            encoder.write(mastered)
+            progress.advance(block.size)
+        tail = master.flush()
+        meter.add(tail)
+        encoder.write(tail)
+        encoder.close()
+        encoder = None
+        loudness_lufs = meter.integrated_lufs
+        extra: dict[str, object] = {
+            "voice": session.voice.name,
+            "format": fmt,
+            "audio": audio_path.name,
+            "loudness_lufs": round(loudness_lufs, 2),
+            "limiter_max_reduction_db": round(master.limiter.peak_gain_reduction_db, 2),
+            "script": session.script.path,
+        }
+        for final, text in ((captions_path, webvtt(timeline)), (manifest_path, manifest(timeline, extra))):
+            temp = temporary_beside(final)
+            temps.append(temp)
+            temp.write_text(text, encoding="utf-8")
+        for temp, final in zip(temps, (audio_path, captions_path, manifest_path), strict=True):
+            publish(temp, final)
+        temps.clear()
+    finally:
+        if encoder is not None:
+            encoder.abort()
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+    return Rendered(
+        audio_path,
+        captions_path,
+        manifest_path,
+        timeline.duration_s,
+        loudness_lufs,
+        session.synthesized,
+    )
+
+
+def render_file(
+    source: str,
+    audio_path: Path,
+    fmt: str,
+    voice_name: str | None = None,
+    duration_s: float | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    on_prepared: Callable[[Session], None] | None = None,
+) -> Rendered:
+    script = load_script(source)
+    session = prepare_session(script, voice_name, duration_s, jobs, progress)
+    if on_prepared:
+        on_prepared(session)
+    return render_session(session, audio_path, fmt, progress)

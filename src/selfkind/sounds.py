@@ -1,0 +1,116 @@
+"""Sounds the program makes itself: the singing-bowl bell and the ambience beds.
+
+No asset is downloaded or shipped. Every sound is computed from fixed numbers and fixed
+random seeds, so the same session renders to the same samples on every run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import butter, lfilter, sosfilt
+
+from .loudness import integrated_lufs
+
+BELL_RING_S = 16.0
+"""How long one strike is allowed to ring before it has decayed below hearing."""
+NOISE_LOOP_S = 47.0
+"""Length of the generated noise loop; an odd length so its seam never lines up with bells."""
+LOOP_CROSSFADE_S = 3.0
+
+# A struck bowl's ring modes are not harmonic. Each row: frequency ratio to the fundamental,
+# relative amplitude, decay time constant in seconds, and how far (Hz) the mode's two
+# near-degenerate halves are split, which is what makes a real bowl shimmer.
+_BOWL_FUNDAMENTAL_HZ = 246.0
+_BOWL_MODES = (
+    (1.000, 1.00, 7.5, 0.9),
+    (2.756, 0.55, 4.2, 1.6),
+    (5.130, 0.28, 2.3, 2.3),
+    (8.180, 0.12, 1.2, 3.1),
+    (11.90, 0.05, 0.6, 4.0),
+)
+
+
+def bell_strike(sample_rate_hz: int) -> np.ndarray:
+    """One strike of a singing bowl, BELL_RING_S long, with a soft mallet attack."""
+    n = round(BELL_RING_S * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    tone = np.zeros(n)
+    nyquist_hz = sample_rate_hz / 2
+    for ratio, amplitude, decay_s, split_hz in _BOWL_MODES:
+        freq_hz = _BOWL_FUNDAMENTAL_HZ * ratio
+        if freq_hz + split_hz >= nyquist_hz * 0.9:
+            continue
+        envelope = amplitude * np.exp(-t / decay_s)
+        phase = 2 * math.pi * ratio  # a fixed, mode-dependent start phase
+        pair = np.sin(2 * math.pi * freq_hz * t + phase) + 0.8 * np.sin(
+            2 * math.pi * (freq_hz + split_hz) * t + 2 * phase
+        )
+        tone += envelope * pair
+    # A felt mallet: the sound swells over ~6 ms rather than starting as a click.
+    attack = 1 - np.exp(-t / 0.006)
+    # Close the tail to exact silence so no strike ends with a step.
+    release = np.clip((BELL_RING_S - t) / 1.0, 0, 1) ** 2
+    strike = tone * attack * release
+    return (strike / np.max(np.abs(strike))).astype(np.float32)
+
+
+def noise_loop(kind: str, sample_rate_hz: int) -> np.ndarray:
+    """NOISE_LOOP_S of pink or brown noise (seeded), meant to be played through LoopedSource."""
+    n = round(NOISE_LOOP_S * sample_rate_hz)
+    rng = np.random.default_rng(20261124 if kind == "pink-noise" else 20261125)
+    white = rng.standard_normal(n + sample_rate_hz)  # one extra second to settle the filters
+    if kind == "pink-noise":
+        # A 3-pole, 3-zero fit to a -3 dB/octave slope (a widely used textbook design).
+        b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
+        a = [1.0, -2.494956002, 2.017265875, -0.522189400]
+        colored = lfilter(b, a, white)
+    elif kind == "brown-noise":
+        colored = lfilter([1.0], [1.0, -0.997], white)
+        colored = sosfilt(butter(2, 25, "highpass", fs=sample_rate_hz, output="sos"), colored)
+    else:
+        raise ValueError(f"no built-in noise called {kind!r}")
+    # Roll off the hiss above 6 kHz: a bed to rest on, not a bright hiss.
+    colored = sosfilt(butter(2, 6000, "lowpass", fs=sample_rate_hz, output="sos"), colored)
+    colored = colored[sample_rate_hz:]
+    return (colored / np.max(np.abs(colored))).astype(np.float32)
+
+
+class LoopedSource:
+    """Endless playback of a finite clip, read at any position, with a crossfaded seam.
+
+    The loop's period is the clip length less the crossfade; the last LOOP_CROSSFADE_S of the
+    clip fades out over its first seconds with equal power, so no seam can be heard.
+    Reading is random access, so a live player can seek without replaying from the start.
+    """
+
+    def __init__(self, samples: np.ndarray, sample_rate_hz: int, gain: float = 1.0) -> None:
+        fade = min(round(LOOP_CROSSFADE_S * sample_rate_hz), len(samples) // 3)
+        self.samples = samples
+        self.gain = gain
+        self.fade_frames = fade
+        self.period_frames = len(samples) - fade
+        ramp = np.linspace(0.0, 1.0, fade, endpoint=False) if fade else np.zeros(0)
+        self._fade_in = np.sin(ramp * math.pi / 2).astype(np.float32)
+        self._fade_out = np.cos(ramp * math.pi / 2).astype(np.float32)
+
+    def read(self, start_frame: int, n_frames: int) -> np.ndarray:
+        positions = (start_frame + np.arange(n_frames)) % self.period_frames
+        out = np.asarray(self.samples[positions], dtype=np.float32)
+        seam = positions < self.fade_frames
+        if seam.any():
+            at = positions[seam]
+            out[seam] = (
+                out[seam] * self._fade_in[at]
+                + np.asarray(self.samples[at + self.period_frames]) * self._fade_out[at]
+            )
+        return out * self.gain if self.gain != 1.0 else out
+
+
+def leveled(samples: np.ndarray, sample_rate_hz: int, target_lufs: float) -> float:
+    """The gain that brings a sound to a loudness; 0 for silence."""
+    measured = integrated_lufs(samples, sample_rate_hz)
+    if measured <= -100:
+        return 0.0
+    return float(10 ** ((target_lufs - measured) / 20))
