@@ -97,7 +97,9 @@ def _decode_to(script: Script, spec: str, path: Path, sample_rate_hz: int, targe
             try:
                 result = subprocess.run(command, stdout=raw, stderr=subprocess.PIPE, check=False)
             except FileNotFoundError:
-                raise SetupError("ffmpeg is missing; install it with: apt-get install ffmpeg") from None
+                raise SetupError(
+                    "ffmpeg is missing; install it with: apt-get install ffmpeg"
+                ) from None
         if result.returncode != 0:
             line, col = script.location("background")
             reason = result.stderr.decode(errors="replace").strip().splitlines()

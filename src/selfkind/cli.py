@@ -30,7 +30,14 @@ class BarProgress(Progress):
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as RichProgress, TaskProgressColumn, TextColumn
+        from rich.progress import (
+            BarColumn,
+            TaskProgressColumn,
+            TextColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
 
         self._bar = RichProgress(
             TextColumn("{task.description}"),
@@ -88,8 +95,10 @@ def _output_and_format(source: str, output: str | None, fmt: str | None) -> tupl
         if fmt is None:
             if suffix not in FORMATS:
                 raise ScriptError(
-                    "-o", 0, 0, f"cannot tell the format from '{output}'; add --format"
-                    f" ({'|'.join(FORMATS)})"
+                    "-o",
+                    0,
+                    0,
+                    f"cannot tell the format from '{output}'; add --format ({'|'.join(FORMATS)})",
                 )
             fmt = suffix
         elif suffix != fmt:

@@ -30,9 +30,13 @@ _HIGHPASS_HZ, _HIGHPASS_Q = 38.13547087602444, 0.5003270373238773
 def _biquad_shelf(rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     k = math.tan(math.pi * _SHELF_HZ / rate_hz)
     high = 10 ** (_SHELF_GAIN_DB / 20)
-    band = high ** 0.4996667741545416
+    band = high**0.4996667741545416
     norm = 1 + k / _SHELF_Q + k * k
-    b = [(high + band * k / _SHELF_Q + k * k), 2 * (k * k - high), (high - band * k / _SHELF_Q + k * k)]
+    b = [
+        (high + band * k / _SHELF_Q + k * k),
+        2 * (k * k - high),
+        (high - band * k / _SHELF_Q + k * k),
+    ]
     a = [norm, 2 * (k * k - 1), 1 - k / _SHELF_Q + k * k]
     return np.array(b) / norm, np.array(a) / norm
 

@@ -33,7 +33,7 @@ class MixSettings:
     """How much further the ambience drops while the voice speaks."""
     duck_attack_s: float = 0.4
     duck_release_s: float = 1.5
-    bell_level_db: float = -3.0
+    bell_level_db: float = -6.0
     """Loudness of a bell strike relative to the voice."""
     fade_in_s: float = 2.0
     fade_out_s: float = 3.0
@@ -67,7 +67,9 @@ class SessionMix:
         interval = round(BELL_INTERVAL_S * rate)
         self._strikes = np.array(
             sorted(
-                e.start_frame + k * interval for e in timeline.of_kind("bell") for k in range(e.count)
+                e.start_frame + k * interval
+                for e in timeline.of_kind("bell")
+                for k in range(e.count)
             ),
             dtype=np.int64,
         )

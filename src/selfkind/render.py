@@ -179,7 +179,10 @@ def render_session(
             "limiter_max_reduction_db": round(master.limiter.peak_gain_reduction_db, 2),
             "script": session.script.path,
         }
-        for final, text in ((captions_path, webvtt(timeline)), (manifest_path, manifest(timeline, extra))):
+        for final, text in (
+            (captions_path, webvtt(timeline)),
+            (manifest_path, manifest(timeline, extra)),
+        ):
             temp = temporary_beside(final)
             temps.append(temp)
             temp.write_text(text, encoding="utf-8")

@@ -202,6 +202,8 @@ def _parse_front_matter(lines: list[str], path: str) -> tuple[FrontMatter, int]:
     """Read the ``---`` block if there is one; returns it and the index of the first body line."""
     if not lines or lines[0].strip() != "---":
         return FrontMatter(), 0
+    if not any(line.strip() == "---" for line in lines[1:]):
+        raise ScriptError(path, 1, 1, "the front matter that starts here is never closed with ---")
     values: dict[str, object] = {}
     locations: dict[str, tuple[int, int]] = {}
     for index in range(1, len(lines)):
@@ -232,8 +234,6 @@ def _parse_front_matter(lines: list[str], path: str) -> tuple[FrontMatter, int]:
         value_col = len(key_raw) + 2 + (len(value_raw) - len(value_raw.lstrip()))
         locations[key] = (line_no, value_col)
         values[_FIELD_FOR_KEY.get(key, key)] = _front_value(key, value, path, line_no, value_col)
-    else:
-        raise ScriptError(path, 1, 1, "the front matter that starts here is never closed with ---")
     front = FrontMatter(locations=locations, **values)  # type: ignore[arg-type]
     return front, index + 1
 
@@ -255,7 +255,9 @@ def _front_value(key: str, value: str, path: str, line: int, col: int) -> object
             raise ScriptError(path, line, col, f"'{value}' is not a level (try -24dB)")
         level_db = float(match.group(1))
         if level_db > 0:
-            raise ScriptError(path, line, col, "the background sits under the voice: use 0dB or less")
+            raise ScriptError(
+                path, line, col, "the background sits under the voice: use 0dB or less"
+            )
         return level_db
     if key == "tags":
         return tuple(t.strip() for t in value.strip("[]").split(",") if t.strip())
@@ -292,7 +294,7 @@ def parse_script(text: str, path: str = "<script>") -> Script:
             paragraph.append((line_no, line))
     items.extend(_parse_paragraph(paragraph, path))
     if not any(isinstance(item, (Speech, Pause, Bell, Reflect)) for item in items):
-        raise ScriptError(path, max(body_start, 1), 1, "the script is empty: nothing to say or play")
+        raise ScriptError(path, body_start + 1, 1, "the script is empty: nothing to say or play")
     if not front.title:
         first = next((i.title for i in items if isinstance(i, Section)), "")
         front = replace(front, title=first or "Untitled practice")
@@ -351,7 +353,9 @@ def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
         for bad in ("[", "]"):
             if bad in rest:
                 col = position + rest.index(bad) + 1
-                raise ScriptError(path, line_no, col, f"a lone '{bad}': directives look like [pause 3s]")
+                raise ScriptError(
+                    path, line_no, col, f"a lone '{bad}': directives look like [pause 3s]"
+                )
         if text_at is None and rest.strip():
             text_at = (line_no, _first_text_col(line, position))
         _take_text(rest, words)
@@ -405,7 +409,10 @@ def _bell(args: str, path: str, line: int, col: int) -> Bell:
         return Bell(1, line, col)
     if not text.isdigit() or not 1 <= int(text) <= MAX_BELLS:
         raise ScriptError(
-            path, line, col + 6, f"[bell N] takes a whole number from 1 to {MAX_BELLS}, not '{text}'"
+            path,
+            line,
+            col + 6,
+            f"[bell N] takes a whole number from 1 to {MAX_BELLS}, not '{text}'",
         )
     return Bell(int(text), line, col)
 

@@ -154,7 +154,9 @@ def length_range_s(
     script: Script, speech_frames: Mapping[str, int], sample_rate_hz: int, gap_s: float
 ) -> tuple[float, float]:
     """Shortest and longest session this script can make with these speech lengths."""
-    slots = [s for s in _slots(script, speech_frames, sample_rate_hz, gap_s) if isinstance(s, _Slot)]
+    slots = [
+        s for s in _slots(script, speech_frames, sample_rate_hz, gap_s) if isinstance(s, _Slot)
+    ]
     return (
         sum(s.min_frames for s in slots) / sample_rate_hz,
         sum(s.max_frames for s in slots) / sample_rate_hz,
@@ -242,9 +244,7 @@ def compile_timeline(
         cursor += n
     for index, (start, section) in enumerate(sections):
         end = sections[index + 1][0] if index + 1 < len(sections) else cursor
-        events.append(
-            Event("section", start, end, sample_rate_hz, section.title, section.line)
-        )
+        events.append(Event("section", start, end, sample_rate_hz, section.title, section.line))
     # Sections sort before the events they open; otherwise by start.
     order = {kind: i for i, kind in enumerate(EVENT_KINDS)}
     events.sort(key=lambda e: (e.start_frame, order[e.kind]))

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import io
 import os
 import tempfile
@@ -44,10 +46,19 @@ def _pyttsx3_engine() -> tuple[object, threading.Event]:
             raise SetupError(
                 f"espeak-ng could not start ({err}); install it with: apt-get install espeak-ng"
             ) from None
+        atexit.register(_release)
         finished = threading.Event()
         engine.connect("finished-utterance", lambda **_: finished.set())
         _shared = (engine, finished)
     return _shared
+
+
+def _release() -> None:
+    """Let pyttsx3 shut its driver down while the interpreter is still whole; left to the
+    interpreter's own teardown, its destructor fails and prints a traceback on exit."""
+    global _shared
+    _shared = None
+    gc.collect()
 
 
 class EspeakEngine:

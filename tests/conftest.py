@@ -1,0 +1,94 @@
+"""Shared test set-up: a private SELFKIND_HOME, and helpers that decode and measure real files.
+
+Every test uses the real engines (pyttsx3 over espeak-ng, ffmpeg). Internet sockets are
+blocked for the whole run (pytest-socket, see pyproject.toml), so any code path that reaches
+for the network fails the test that took it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfkind.cli import main
+
+RATE_HZ = 22050
+
+
+@pytest.fixture(scope="session", autouse=True)
+def selfkind_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the whole run (clips are shared between tests), apart from the user's."""
+    home = tmp_path_factory.mktemp("selfkind-home")
+    os.environ["SELFKIND_HOME"] = str(home)
+    return home
+
+
+def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """The real command in a new process: exit code, stdout, stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "selfkind", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command's main() in this process (faster than a new process)."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def decode(path: Path) -> np.ndarray:
+    """Any audio file -> mono float32 at the session rate, through ffmpeg."""
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-ac",
+            "1",
+            "-ar",
+            str(RATE_HZ),
+            "-f",
+            "f32le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def ffmpeg_loudness(path: Path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) as ffmpeg's own ebur128 filter measures them."""
+    result = subprocess.run(
+        ["ffmpeg", "-nostats", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = result.stderr[result.stderr.rindex("Summary:") :]
+    integrated = float(summary.split("I:")[1].split("LUFS")[0])
+    peak = float(summary.split("Peak:")[1].split("dBFS")[0])
+    return integrated, peak
+
+
+def load_manifest(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def rms_db(samples: np.ndarray) -> float:
+    return float(20 * np.log10(max(np.sqrt(np.mean(np.square(samples, dtype=np.float64))), 1e-12)))
