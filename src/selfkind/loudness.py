@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter, lfilter_zi
+from scipy.signal import sosfilt
 
 BLOCK_S = 0.4
 """Gating block length."""
@@ -53,17 +53,16 @@ class LoudnessMeter:
 
     def __init__(self, sample_rate_hz: int) -> None:
         self.sample_rate_hz = sample_rate_hz
-        self._filters = [_biquad_shelf(sample_rate_hz), _biquad_highpass(sample_rate_hz)]
-        self._states = [lfilter_zi(b, a) * 0.0 for b, a in self._filters]
+        stages = [_biquad_shelf(sample_rate_hz), _biquad_highpass(sample_rate_hz)]
+        self._sos = np.array([np.concatenate([b, a]) for b, a in stages])
+        self._state = np.zeros((len(stages), 2))
         self._step_frames = round(STEP_S * sample_rate_hz)
         self._partial = np.zeros(0)
         self._step_energy: list[float] = []
         """Sum of squared K-weighted samples in each complete 100 ms step."""
 
     def add(self, samples: np.ndarray) -> None:
-        weighted = np.asarray(samples, dtype=np.float64)
-        for index, (b, a) in enumerate(self._filters):
-            weighted, self._states[index] = lfilter(b, a, weighted, zi=self._states[index])
+        weighted, self._state = sosfilt(self._sos, np.asarray(samples, np.float64), zi=self._state)
         pending = np.concatenate([self._partial, weighted])
         n_steps = pending.size // self._step_frames
         if n_steps:

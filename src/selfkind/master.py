@@ -10,8 +10,8 @@ the sample grid. Its gain moves in smooth ramps, which keeps it free of clicks.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
-from scipy.signal import firwin, upfirdn
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from scipy.signal import firwin
 
 TARGET_LUFS = -16.0
 """Integrated loudness of a finished session: a common target for spoken word."""
@@ -26,20 +26,40 @@ _TAPS_PER_PHASE = 12
 _INTERPOLATOR = firwin(_OVERSAMPLING * _TAPS_PER_PHASE, 1 / _OVERSAMPLING) * _OVERSAMPLING
 _CONTEXT = 24
 """Input frames either side that the oversampling filter needs to see."""
+_SPREAD = 3
+"""Frames either side of a loud sample whose inter-sample peaks are examined."""
 _SAFE_SAMPLE_PEAK = 10 ** (-4 / 20)
 """Between samples a peak rises at most a few dB over the samples around it; frames further
-than this under the ceiling cannot reach it, and a block made only of them skips the work."""
+than this under the ceiling cannot reach it, so only frames near louder ones are examined."""
 
 
-def true_peak(samples: np.ndarray) -> np.ndarray:
-    """Per-frame peak of the 4x oversampled signal (each frame covers the 4 points it starts)."""
-    up = np.abs(upfirdn(_INTERPOLATOR, np.asarray(samples, dtype=np.float64), _OVERSAMPLING))
+def _polyphase() -> tuple[np.ndarray, np.ndarray]:
+    """The interpolator split into one short filter per output phase: (offsets, taps[phase])."""
     delay = (_INTERPOLATOR.size - 1) // 2
-    up = up[delay : delay + samples.size * _OVERSAMPLING]
-    peak = np.maximum(up[0::_OVERSAMPLING], up[1::_OVERSAMPLING])
-    np.maximum(peak, up[2::_OVERSAMPLING], out=peak)
-    np.maximum(peak, up[3::_OVERSAMPLING], out=peak)
-    return np.maximum(peak, np.abs(samples))
+    offsets = np.arange(-_TAPS_PER_PHASE // 2, _TAPS_PER_PHASE // 2 + 1)
+    taps = np.zeros((_OVERSAMPLING, offsets.size))
+    for phase in range(_OVERSAMPLING):
+        for column, k in enumerate(offsets):
+            tap = _OVERSAMPLING * k + phase + delay
+            if 0 <= tap < _INTERPOLATOR.size:
+                taps[phase, column] = _INTERPOLATOR[tap]
+    return offsets, taps
+
+
+_OFFSETS, _PHASE_TAPS = _polyphase()
+
+
+def true_peak(samples: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+    """Peak of the 4x oversampled signal at each of ``frames`` (default: every frame).
+
+    Each frame covers itself and the three points interpolated after it. Computing only the
+    frames asked for keeps this cheap: a limiter asks only about frames near loud samples.
+    """
+    signal = np.asarray(samples, dtype=np.float64)
+    where = np.arange(signal.size) if frames is None else frames
+    neighbours = np.clip(where[:, None] - _OFFSETS[None, :], 0, signal.size - 1)
+    interpolated = signal[neighbours] @ _PHASE_TAPS.T
+    return np.maximum(np.abs(interpolated).max(axis=1), np.abs(signal[where]))
 
 
 class Limiter:
@@ -84,9 +104,16 @@ class Limiter:
     def _limit(self, signal: np.ndarray, ready: int) -> np.ndarray:
         """Limit frames signal[history : history + ready] using the context around them."""
         start = self._history
-        if np.abs(signal).max() < self.ceiling * _SAFE_SAMPLE_PEAK:
-            return signal[start : start + ready].astype(np.float32)
-        wanted = np.minimum(1.0, self.ceiling / np.maximum(true_peak(signal), 1e-12))
+        unchanged = signal[start : start + ready].astype(np.float32)
+        loud = np.abs(signal) > self.ceiling * _SAFE_SAMPLE_PEAK
+        if not loud.any():
+            return unchanged
+        near = np.flatnonzero(maximum_filter1d(loud, size=2 * _SPREAD + 1))
+        over = true_peak(signal, near) > self.ceiling
+        if not over.any():
+            return unchanged
+        wanted = np.ones(signal.size)
+        wanted[near[over]] = self.ceiling / true_peak(signal, near[over])
         # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
         a, h = self.lookahead, self.hold
         size = a + h + 1

@@ -19,6 +19,8 @@ from .timeline import BELL_INTERVAL_S, Timeline
 
 BLOCK_S = 0.5
 """Default block length: short enough for a live player to react quickly."""
+_ENVELOPE_STEP = 64
+"""Frames between points of the ducking envelope (about 3 ms)."""
 
 
 @dataclass(frozen=True)
@@ -117,21 +119,28 @@ class SessionMix:
             if hi > lo:
                 out[lo - start : hi - start] += self._bell[lo - strike : hi - strike]
 
-    def _ambience_gain(self, start: int, stop: int) -> np.ndarray:
-        """Level of the bed for each frame: lower, with smooth ramps, while the voice speaks."""
+    def _ambience_gain(self, start: int, stop: int) -> np.ndarray | np.float32:
+        """Level of the bed for each frame: lower, with smooth ramps, while the voice speaks.
+
+        The ramps last hundreds of milliseconds, so the level is computed every
+        _ENVELOPE_STEP frames and held between: steps of a few hundredths of a dB.
+        """
         settings, rate = self.settings, self.sample_rate_hz
         attack, release = settings.duck_attack_s * rate, settings.duck_release_s * rate
-        frames = np.arange(start, stop, dtype=np.float64)
-        duck = np.zeros(stop - start)
         first = int(np.searchsorted(self._speech_end, start - release, side="right"))
         last = int(np.searchsorted(self._speech_start, stop + attack, side="left"))
+        # The bed was leveled to voice_lufs, so only its offset below the voice is applied.
+        if first >= last:
+            return np.float32(10 ** (settings.background_level_db / 20))
+        points = np.arange(start, stop, _ENVELOPE_STEP, dtype=np.float64)
+        duck = np.zeros(points.size)
         for index in range(first, last):
             begin, end = float(self._speech_start[index]), float(self._speech_end[index])
-            shape = np.interp(frames, [begin - attack, begin, end, end + release], [0, 1, 1, 0])
+            shape = np.interp(points, [begin - attack, begin, end, end + release], [0, 1, 1, 0])
             np.maximum(duck, shape, out=duck)
-        level_db = settings.voice_lufs + settings.background_level_db - settings.duck_db * duck
-        # The bed was leveled to voice_lufs, so only the offset below the voice is applied.
-        return (10 ** ((level_db - settings.voice_lufs) / 20)).astype(np.float32)
+        level_db = settings.background_level_db - settings.duck_db * duck
+        coarse = (10 ** (level_db / 20)).astype(np.float32)
+        return np.repeat(coarse, _ENVELOPE_STEP)[: stop - start]
 
     def _apply_fades(self, out: np.ndarray, start: int) -> None:
         rate = self.sample_rate_hz

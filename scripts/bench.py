@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Benchmark: selfkind's renderer beside the simple way peers build such files.
+
+The simple way: one pyttsx3 clip per paragraph, pydub AudioSegments joined with ``+`` and
+``AudioSegment.silent``, one export at the end, no mastering. Both run here, on the same
+generated scripts, each measurement in a fresh process so its peak RSS is its own.
+
+    .venv/bin/python scripts/bench.py            # 5 min, 20 min and 2 h sessions
+    .venv/bin/python scripts/bench.py --quick    # 2 and 5 min only
+
+Prints a table: x real time (session length / wall time), peak RSS, and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_WORDS = (
+    "gently softly kindly slowly warmly quietly patiently openly calmly simply".split(),
+    "notice allow welcome feel rest soften breathe return let offer".split(),
+    "your breath the body this moment the shoulders the hands the chest the ground".split(),
+    "as it is without hurry with care in its own time for now just here".split(),
+)
+
+
+def make_script(minutes: float, seed: int = 0, edited: bool = False) -> str:
+    """A session of about ``minutes``: distinct sentences, fixed pauses, bells, brown noise.
+
+    About 40 % of the time is speech, as in the shipped practices. Fixed pauses (no target
+    length) make both renderers produce the same length.
+    """
+    lines = ["---", f"title: Bench {minutes:g} min", "background: brown-noise", "---"]
+    spoken_s = 0.0
+    index = seed
+    while spoken_s < minutes * 60:
+        if index % 12 == 0:
+            lines.append(f"# Part {index // 12 + 1}")
+        words = [_WORDS[k][(index * (k + 3) + k) % len(_WORDS[k])] for k in range(4)]
+        sentence = (
+            f"Step {index + 1}. {words[0].capitalize()}, {words[1]} {words[2]}, {words[3]}. "
+            f"There is nothing you need to do in moment number {index + 1}."
+        )
+        if edited and index == 3:
+            sentence = sentence.replace("There is nothing", "There is truly nothing")
+        lines += [sentence, "[pause 6s]"]
+        spoken_s += 6.5 + 6 + 0.9
+        if index % 20 == 19:
+            lines.append("[bell]")
+            spoken_s += 5
+        index += 1
+    return "\n".join(lines) + "\n"
+
+
+def simple_way(script_path: str, out_path: str, fmt: str) -> float:
+    """The peers' way, written out plainly. Returns the session length in seconds."""
+    from pydub import AudioSegment
+
+    from selfkind.engines.espeak import EspeakEngine
+    from selfkind.render import load_script
+    from selfkind.script import Bell, Pause, Reflect, Speech
+    from selfkind.timeline import BELL_EVENT_S
+    from selfkind.voices import load_voice
+
+    script = load_script(script_path)
+    engine = EspeakEngine(load_voice("default"))  # pyttsx3 + espeak-ng, one clip per paragraph
+    audio = AudioSegment.silent(duration=1500, frame_rate=22050)
+    for item in script.items:
+        text = item.text if isinstance(item, Speech) else getattr(item, "prompt", "")
+        if text:
+            samples = engine.synthesize(text)
+            pcm = (samples * 32767).astype("<i2").tobytes()
+            audio += AudioSegment(pcm, frame_rate=22050, sample_width=2, channels=1)
+            audio += AudioSegment.silent(duration=900, frame_rate=22050)
+        if isinstance(item, Pause):
+            audio += AudioSegment.silent(duration=(item.min_s + item.max_s) / 2 * 1000)
+        elif isinstance(item, Bell):
+            audio += AudioSegment.silent(duration=BELL_EVENT_S * 1000)
+        elif isinstance(item, Reflect):
+            audio += AudioSegment.silent(duration=(item.min_s + item.max_s) / 2 * 1000)
+    audio.export(out_path, format=fmt)
+    return len(audio) / 1000
+
+
+def selfkind_way(script_path: str, out_path: str, fmt: str, jobs: int) -> float:
+    from selfkind.render import render_file
+
+    return render_file(script_path, Path(out_path), fmt, jobs=jobs).duration_s
+
+
+def ffmpeg_only(wav_path: str, out_path: str, fmt: str) -> float:
+    """ffmpeg encoding the finished samples with selfkind's own settings: the floor."""
+    from selfkind.encode import Encoder
+
+    samples = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", wav_path, "-f", "f32le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    raw = Path(out_path).with_suffix(".f32")
+    raw.write_bytes(samples)
+    del samples
+    started = time.perf_counter()
+    encoder = Encoder(Path(out_path), fmt, 22050, "bench")
+    with raw.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            encoder._process.stdin.write(chunk)  # noqa: SLF001 - raw bytes, no conversion
+    encoder.close()
+    elapsed = time.perf_counter() - started
+    raw.unlink()
+    print(json.dumps({"encode_s": elapsed}))
+    return 0.0
+
+
+def _child(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    if args.mode == "simple":
+        length_s = simple_way(args.script, args.out, args.format)
+    elif args.mode == "selfkind":
+        length_s = selfkind_way(args.script, args.out, args.format, args.jobs)
+    else:
+        ffmpeg_only(args.script, args.out, args.format)
+        return
+    print(json.dumps({"wall_s": time.perf_counter() - started, "length_s": length_s}))
+
+
+def measure(mode: str, script: Path, out: Path, fmt: str, home: Path, jobs: int = 2) -> dict:
+    """Run one measurement in a new process; adds its peak RSS (MB) from wait4."""
+    env = {**os.environ, "SELFKIND_HOME": str(home)}
+    command = [sys.executable, __file__, "--child", mode, str(script), str(out), fmt, str(jobs)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{mode} failed on {script.name}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    result["process_s"] = time.perf_counter() - started
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short sessions only")
+    parser.add_argument("--child", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, script, out, fmt, jobs = args.child
+        _child(argparse.Namespace(mode=mode, script=script, out=out, format=fmt, jobs=int(jobs)))
+        return
+
+    lengths = [2, 5] if args.quick else [5, 20, 120]
+    work = Path(tempfile.mkdtemp(prefix="selfkind-bench-"))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}, {platform.platform()}"
+    )
+    rows = []
+    for minutes in lengths:
+        script = work / f"bench-{minutes}.md"
+        script.write_text(make_script(minutes))
+        edited = work / f"bench-{minutes}-edited.md"
+        home = work / f"home-{minutes}"
+        row: dict[str, object] = {"minutes": minutes}
+        cold = measure("selfkind", script, work / f"sk-{minutes}.mp3", "mp3", home)
+        row["length_s"] = cold["length_s"]
+        row["sk_mp3_cold_x"] = cold["length_s"] / cold["wall_s"]
+        row["sk_mp3_cold_s"] = cold["wall_s"]
+        row["sk_rss_mb"] = cold["rss_mb"]
+        warm = measure("selfkind", script, work / f"sk-{minutes}.wav", "wav", home)
+        row["sk_wav_warm_x"] = warm["length_s"] / warm["wall_s"]
+        edited.write_text(make_script(minutes, edited=True))
+        again = measure("selfkind", edited, work / f"sk-{minutes}-edit.mp3", "mp3", home)
+        row["sk_mp3_edit_s"] = again["wall_s"]
+        encode = measure(
+            "ffmpeg", work / f"sk-{minutes}.wav", work / f"ff-{minutes}.mp3", "mp3", home
+        )
+        row["ffmpeg_mp3_s"] = encode["encode_s"]
+        if minutes <= 30:
+            simple = measure("simple", script, work / f"simple-{minutes}.mp3", "mp3", home)
+            row["simple_mp3_x"] = simple["length_s"] / simple["wall_s"]
+            row["simple_rss_mb"] = simple["rss_mb"]
+            simple_wav = measure("simple", script, work / f"simple-{minutes}.wav", "wav", home)
+            row["simple_wav_x"] = simple_wav["length_s"] / simple_wav["wall_s"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    print()
+    print(
+        "| session | simple MP3 | simple WAV | simple RSS | selfkind MP3 cold | selfkind WAV warm"
+        " | edit one line | ffmpeg alone | selfkind RSS | MP3 speed-up | cold / ffmpeg |"
+        " cold / edit |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        simple_x = row.get("simple_mp3_x")
+        cells = [
+            f"{row['minutes']} min ({row['length_s']:.0f} s)",
+            _x(simple_x),
+            _x(row.get("simple_wav_x")),
+            _mb(row.get("simple_rss_mb")),
+            f"{_x(row['sk_mp3_cold_x'])} ({row['sk_mp3_cold_s']:.2f} s)",
+            _x(row["sk_wav_warm_x"]),
+            f"{row['sk_mp3_edit_s']:.2f} s",
+            f"{row['ffmpeg_mp3_s']:.2f} s",
+            _mb(row["sk_rss_mb"]),
+            f"{row['sk_mp3_cold_x'] / simple_x:.1f}x" if isinstance(simple_x, float) else "-",
+            f"{row['sk_mp3_cold_s'] / row['ffmpeg_mp3_s']:.2f}",
+            f"{row['sk_mp3_cold_s'] / row['sk_mp3_edit_s']:.1f}x",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+def _x(value: object) -> str:
+    return f"{value:.0f}x" if isinstance(value, float) else "-"
+
+
+def _mb(value: object) -> str:
+    return f"{value:.0f} MB" if isinstance(value, float) else "-"
+
+
+if __name__ == "__main__":
+    main()
