@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ScriptError, SetupError
 from .script import BUILTIN_BACKGROUNDS, Script
-from .sounds import LoopedSource, leveled, noise_loop
+from .sounds import LOOP_CROSSFADE_S, LoopedSource, leveled, noise_loop
 
 MIN_FILE_S = 10.0
 """A shorter file loops too audibly to be a bed."""
@@ -54,12 +54,14 @@ def open_background(
     path = background_path(script, spec)
     if path is None:
         samples = noise_loop(spec, sample_rate_hz)
+        crossfade_s = 0.0  # generated noise is periodic already
     else:
         check_background(script, spec)
         samples = _decoded(script, spec, path, sample_rate_hz, cache_dir)
+        crossfade_s = LOOP_CROSSFADE_S
     measured = samples[: round(_LEVEL_SAMPLE_S * sample_rate_hz)]
     gain = leveled(np.asarray(measured), sample_rate_hz, voice_lufs)
-    return LoopedSource(samples, sample_rate_hz, gain)
+    return LoopedSource(samples, sample_rate_hz, gain, crossfade_s)
 
 
 def _decoded(

@@ -26,7 +26,8 @@ _CODEC_ARGS = {
     "flac": ["-c:a", "flac", "-f", "flac"],
     # VBR quality 5 for a mono 22.05 kHz voice is roughly 40-60 kbit/s and clean for speech,
     # bells and noise alike.
-    "mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-id3v2_version", "3", "-f", "mp3"],
+    "mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-compression_level", "7"]
+    + ["-id3v2_version", "3", "-f", "mp3"],
     "ogg": ["-c:a", "libvorbis", "-q:a", "4", "-f", "ogg"],
 }
 

@@ -2,7 +2,8 @@
 
 The K-weighting filters are two biquads designed at any sample rate by the bilinear
 transform of the standard's analogue prototypes (a high shelf near 1.7 kHz and a high-pass
-near 38 Hz); at 48 kHz they reproduce the coefficients printed in BS.1770. Energy is kept per
+near 38 Hz); at 48 kHz they reproduce the coefficients printed in BS.1770. They are applied
+as one FIR, their impulse response, by FFT convolution. Energy is kept per
 100 ms step, so a meter holds 36 000 floats for an hour: memory does not depend on the audio.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import sosfilt
+
+from .dsp import StreamingFIR, biquad_impulse_response
 
 BLOCK_S = 0.4
 """Gating block length."""
@@ -48,21 +50,31 @@ def _biquad_highpass(rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([1.0, -2.0, 1.0]), np.array(a) / norm
 
 
+_TAPS_CACHE: dict[int, np.ndarray] = {}
+
+
+def k_weighting_taps(rate_hz: int) -> np.ndarray:
+    """The two K-weighting biquads as one FIR: their impulse response over 200 ms, by when it
+    has decayed by more than 100 dB, so the FIR measures what the recursive filters would."""
+    if rate_hz not in _TAPS_CACHE:
+        stages = [_biquad_shelf(rate_hz), _biquad_highpass(rate_hz)]
+        _TAPS_CACHE[rate_hz] = biquad_impulse_response(stages, round(0.2 * rate_hz))
+    return _TAPS_CACHE[rate_hz]
+
+
 class LoudnessMeter:
     """Feed mono blocks of any size with :meth:`add`; read :attr:`integrated_lufs` at any time."""
 
     def __init__(self, sample_rate_hz: int) -> None:
         self.sample_rate_hz = sample_rate_hz
-        stages = [_biquad_shelf(sample_rate_hz), _biquad_highpass(sample_rate_hz)]
-        self._sos = np.array([np.concatenate([b, a]) for b, a in stages])
-        self._state = np.zeros((len(stages), 2))
+        self._weighting = StreamingFIR(k_weighting_taps(sample_rate_hz))
         self._step_frames = round(STEP_S * sample_rate_hz)
         self._partial = np.zeros(0)
         self._step_energy: list[float] = []
         """Sum of squared K-weighted samples in each complete 100 ms step."""
 
     def add(self, samples: np.ndarray) -> None:
-        weighted, self._state = sosfilt(self._sos, np.asarray(samples, np.float64), zi=self._state)
+        weighted = self._weighting.process(samples)
         pending = np.concatenate([self._partial, weighted])
         n_steps = pending.size // self._step_frames
         if n_steps:

@@ -10,8 +10,8 @@ the sample grid. Its gain moves in smooth ramps, which keeps it free of clicks.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
-from scipy.signal import firwin
+
+from .dsp import running_min, windowed_sinc
 
 TARGET_LUFS = -16.0
 """Integrated loudness of a finished session: a common target for spoken word."""
@@ -23,7 +23,7 @@ HOLD_S = 0.05
 """How long the limiter holds its gain after a peak before letting go."""
 _OVERSAMPLING = 4
 _TAPS_PER_PHASE = 12
-_INTERPOLATOR = firwin(_OVERSAMPLING * _TAPS_PER_PHASE, 1 / _OVERSAMPLING) * _OVERSAMPLING
+_INTERPOLATOR = windowed_sinc(_OVERSAMPLING * _TAPS_PER_PHASE, 1 / _OVERSAMPLING) * _OVERSAMPLING
 _CONTEXT = 24
 """Input frames either side that the oversampling filter needs to see."""
 _SPREAD = 3
@@ -108,7 +108,7 @@ class Limiter:
         loud = np.abs(signal) > self.ceiling * _SAFE_SAMPLE_PEAK
         if not loud.any():
             return unchanged
-        near = np.flatnonzero(maximum_filter1d(loud, size=2 * _SPREAD + 1))
+        near = np.flatnonzero(np.convolve(loud, np.ones(2 * _SPREAD + 1, bool), mode="same"))
         over = true_peak(signal, near) > self.ceiling
         if not over.any():
             return unchanged
@@ -116,9 +116,7 @@ class Limiter:
         wanted[near[over]] = self.ceiling / true_peak(signal, near[over])
         # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
         a, h = self.lookahead, self.hold
-        size = a + h + 1
-        origin = h - size // 2  # the window covers [n - h, n + a]
-        held = minimum_filter1d(wanted, size=size, origin=origin, mode="nearest")
+        held = running_min(wanted, before=h, after=a)
         # ...then averaged over the last `lookahead` frames: ramps that reach the needed gain
         # by the time the peak arrives.
         csum = np.concatenate([[0.0], np.cumsum(held)])

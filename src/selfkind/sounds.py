@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import butter, lfilter, sosfilt
 
 from .loudness import integrated_lufs
 
@@ -57,36 +56,46 @@ def bell_strike(sample_rate_hz: int) -> np.ndarray:
 
 
 def noise_loop(kind: str, sample_rate_hz: int) -> np.ndarray:
-    """NOISE_LOOP_S of pink or brown noise (seeded), meant to be played through LoopedSource."""
+    """NOISE_LOOP_S of pink or brown noise (seeded) that repeats without a seam.
+
+    The noise is shaped in the frequency domain (pink falls 3 dB per octave, brown 6 dB),
+    which makes it exactly periodic: its end flows into its start.
+    """
+    if kind not in ("pink-noise", "brown-noise"):
+        raise ValueError(f"no built-in noise called {kind!r}")
     n = round(NOISE_LOOP_S * sample_rate_hz)
     rng = np.random.default_rng(20261124 if kind == "pink-noise" else 20261125)
-    white = rng.standard_normal(n + sample_rate_hz)  # one extra second to settle the filters
-    if kind == "pink-noise":
-        # A 3-pole, 3-zero fit to a -3 dB/octave slope (a widely used textbook design).
-        b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
-        a = [1.0, -2.494956002, 2.017265875, -0.522189400]
-        colored = lfilter(b, a, white)
-    elif kind == "brown-noise":
-        colored = lfilter([1.0], [1.0, -0.997], white)
-        colored = sosfilt(butter(2, 25, "highpass", fs=sample_rate_hz, output="sos"), colored)
-    else:
-        raise ValueError(f"no built-in noise called {kind!r}")
-    # Roll off the hiss above 6 kHz: a bed to rest on, not a bright hiss.
-    colored = sosfilt(butter(2, 6000, "lowpass", fs=sample_rate_hz, output="sos"), colored)
-    colored = colored[sample_rate_hz:]
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freq_hz = np.fft.rfftfreq(n, 1 / sample_rate_hz)
+    freq_hz[0] = 1.0
+    slope = freq_hz ** (-0.5 if kind == "pink-noise" else -1.0)
+    # Second-order roll-offs: below 25 Hz (rumble no speaker can play) and above 6 kHz, so
+    # the bed is something to rest on, not a bright hiss.
+    highpass = (freq_hz / 25.0) ** 2 / np.sqrt(1 + (freq_hz / 25.0) ** 4)
+    lowpass = 1 / np.sqrt(1 + (freq_hz / 6000.0) ** 4)
+    spectrum *= slope * highpass * lowpass
+    spectrum[0] = 0.0
+    colored = np.fft.irfft(spectrum, n)
     return (colored / np.max(np.abs(colored))).astype(np.float32)
 
 
 class LoopedSource:
     """Endless playback of a finite clip, read at any position, with a crossfaded seam.
 
-    The loop's period is the clip length less the crossfade; the last LOOP_CROSSFADE_S of the
-    clip fades out over its first seconds with equal power, so no seam can be heard.
+    The loop's period is the clip length less the crossfade; the clip's last ``crossfade_s``
+    fades out over its first seconds with equal power, so no seam can be heard. A clip that
+    is already periodic (the generated noise) needs no crossfade.
     Reading is random access, so a live player can seek without replaying from the start.
     """
 
-    def __init__(self, samples: np.ndarray, sample_rate_hz: int, gain: float = 1.0) -> None:
-        fade = min(round(LOOP_CROSSFADE_S * sample_rate_hz), len(samples) // 3)
+    def __init__(
+        self,
+        samples: np.ndarray,
+        sample_rate_hz: int,
+        gain: float = 1.0,
+        crossfade_s: float = LOOP_CROSSFADE_S,
+    ) -> None:
+        fade = min(round(crossfade_s * sample_rate_hz), len(samples) // 3)
         self.samples = samples
         self.gain = gain
         self.fade_frames = fade

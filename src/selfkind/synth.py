@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .cache import ClipCache
 from .engines import SynthesisError, open_engine
@@ -68,6 +67,8 @@ def prepare_clip(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Engine output -> a clip ready to mix (see the module docstring)."""
     clip = np.asarray(samples, dtype=np.float32)
     if sample_rate_hz != SESSION_RATE_HZ:
+        from scipy.signal import resample_poly  # slow to import; only for other-rate engines
+
         divisor = np.gcd(sample_rate_hz, SESSION_RATE_HZ)
         clip = resample_poly(clip, SESSION_RATE_HZ // divisor, sample_rate_hz // divisor)
         clip = clip.astype(np.float32)
