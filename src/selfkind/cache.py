@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-PREPARATION_VERSION = 3
+PREPARATION_VERSION = 8
 """Raise when clip preparation changes, so old entries are not reused."""
 
 

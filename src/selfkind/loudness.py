@@ -2,8 +2,7 @@
 
 The K-weighting filters are two biquads designed at any sample rate by the bilinear
 transform of the standard's analogue prototypes (a high shelf near 1.7 kHz and a high-pass
-near 38 Hz); at 48 kHz they reproduce the coefficients printed in BS.1770. They are applied
-as one FIR, their impulse response, by FFT convolution. Energy is kept per
+near 38 Hz); at 48 kHz they reproduce the coefficients printed in BS.1770. Energy is kept per
 100 ms step, so a meter holds 36 000 floats for an hour: memory does not depend on the audio.
 """
 
@@ -12,8 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from .dsp import StreamingFIR, biquad_impulse_response
 
 BLOCK_S = 0.4
 """Gating block length."""
@@ -50,36 +47,50 @@ def _biquad_highpass(rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([1.0, -2.0, 1.0]), np.array(a) / norm
 
 
-_TAPS_CACHE: dict[int, np.ndarray] = {}
-
-
-def k_weighting_taps(rate_hz: int) -> np.ndarray:
-    """The two K-weighting biquads as one FIR: their impulse response over 200 ms, by when it
-    has decayed by more than 100 dB, so the FIR measures what the recursive filters would."""
-    if rate_hz not in _TAPS_CACHE:
-        stages = [_biquad_shelf(rate_hz), _biquad_highpass(rate_hz)]
-        _TAPS_CACHE[rate_hz] = biquad_impulse_response(stages, round(0.2 * rate_hz))
-    return _TAPS_CACHE[rate_hz]
+def k_weighting_gain(freq_hz: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Power gain |H(f)|^2 of the two K-weighting biquads at the given frequencies."""
+    z = np.exp(-2j * np.pi * np.asarray(freq_hz) / rate_hz)
+    gain = np.ones(z.shape)
+    for b, a in (_biquad_shelf(rate_hz), _biquad_highpass(rate_hz)):
+        numerator = b[0] + b[1] * z + b[2] * z * z
+        denominator = a[0] + a[1] * z + a[2] * z * z
+        gain = gain * np.abs(numerator / denominator) ** 2
+    return gain
 
 
 class LoudnessMeter:
-    """Feed mono blocks of any size with :meth:`add`; read :attr:`integrated_lufs` at any time."""
+    """Feed mono blocks of any size with :meth:`add`; read :attr:`integrated_lufs` at any time.
+
+    The K-weighted energy of each 100 ms step is taken from the step's spectrum weighted by
+    the filters' power response (Parseval's theorem) rather than by running the recursive
+    filters sample by sample: one FFT per step, batched, costs far less than a streaming
+    filter in numpy. It differs from a time-domain filter only by the few milliseconds of
+    filter ring that would cross a step boundary; integrated loudness agrees within a few
+    hundredths of a LU (tests compare it with ffmpeg's and pyloudnorm's meters).
+    """
 
     def __init__(self, sample_rate_hz: int) -> None:
         self.sample_rate_hz = sample_rate_hz
-        self._weighting = StreamingFIR(k_weighting_taps(sample_rate_hz))
         self._step_frames = round(STEP_S * sample_rate_hz)
-        self._partial = np.zeros(0)
+        n = self._step_frames
+        bins = np.fft.rfftfreq(n, 1 / sample_rate_hz)
+        weights = k_weighting_gain(bins, sample_rate_hz) * 2 / n
+        weights[0] /= 2  # DC appears once in the full spectrum
+        if n % 2 == 0:
+            weights[-1] /= 2  # so does the Nyquist bin
+        self._bin_weights = weights
+        self._partial = np.zeros(0, dtype=np.float32)
         self._step_energy: list[float] = []
         """Sum of squared K-weighted samples in each complete 100 ms step."""
 
     def add(self, samples: np.ndarray) -> None:
-        weighted = self._weighting.process(samples)
-        pending = np.concatenate([self._partial, weighted])
+        pending = np.concatenate([self._partial, np.asarray(samples, dtype=np.float32)])
         n_steps = pending.size // self._step_frames
         if n_steps:
-            used = pending[: n_steps * self._step_frames].reshape(n_steps, self._step_frames)
-            self._step_energy.extend(np.einsum("ij,ij->i", used, used).tolist())
+            steps = pending[: n_steps * self._step_frames].reshape(n_steps, self._step_frames)
+            spectra = np.fft.rfft(steps, axis=1)
+            power = spectra.real**2 + spectra.imag**2
+            self._step_energy.extend((power @ self._bin_weights).tolist())
         self._partial = pending[n_steps * self._step_frames :]
 
     def block_powers(self) -> np.ndarray:

@@ -69,10 +69,16 @@ class Limiter:
     in total, are exactly as many as went in.
     """
 
-    def __init__(self, sample_rate_hz: int, ceiling_dbtp: float) -> None:
+    def __init__(
+        self,
+        sample_rate_hz: int,
+        ceiling_dbtp: float,
+        lookahead_s: float = LOOKAHEAD_S,
+        hold_s: float = HOLD_S,
+    ) -> None:
         self.ceiling = 10 ** (ceiling_dbtp / 20)
-        self.lookahead = max(1, round(LOOKAHEAD_S * sample_rate_hz))
-        self.hold = round(HOLD_S * sample_rate_hz)
+        self.lookahead = max(1, round(lookahead_s * sample_rate_hz))
+        self.hold = round(hold_s * sample_rate_hz)
         # Frames of history each output frame needs: the moving average, the hold of the
         # minimum filter and the oversampling context.
         self._history = self.lookahead + self.hold + _CONTEXT
