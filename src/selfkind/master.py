@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dsp import running_min, windowed_sinc
+from .dsp import running_min_coarse, windowed_sinc
 
 TARGET_LUFS = -16.0
 """Integrated loudness of a finished session: a common target for spoken word."""
@@ -122,7 +122,7 @@ class Limiter:
         wanted[near[over]] = self.ceiling / true_peak(signal, near[over])
         # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
         a, h = self.lookahead, self.hold
-        held = running_min(wanted, before=h, after=a)
+        held = running_min_coarse(wanted, before=h, after=a)
         # ...then averaged over the last `lookahead` frames: ramps that reach the needed gain
         # by the time the peak arrives.
         csum = np.concatenate([[0.0], np.cumsum(held)])
