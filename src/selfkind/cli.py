@@ -17,8 +17,8 @@ from .background import check_background
 from .encode import FORMATS
 from .errors import ScriptError, SelfkindError
 from .practices import practice_names, practice_text
-from .render import Progress, load_script, render_file, resolve_voice
-from .script import format_duration, parse_duration, parse_script, read_script_text
+from .render import Progress, load_script, render_file, resolve_voice, script_length_range
+from .script import format_duration, parse_duration
 from .timeline import utterances
 from .voices import load_voice, voice_names
 
@@ -153,12 +153,20 @@ def cmd_practices(args: argparse.Namespace) -> int:
             raise ScriptError(args.name or "", 0, 0, f"no built-in practice by that name ({known})")
         sys.stdout.write(data.decode("utf-8"))
         return EXIT_OK
-    for name in practice_names():
-        data = practice_text(name) or b""
-        script = parse_script(read_script_text(data, f"{name}.md"), f"{name}.md")
-        length = format_duration(script.front.duration_s) if script.front.duration_s else "-"
+    rows = []
+    with _progress() as progress:
+        names = practice_names()
+        progress.start("Measuring the practices", len(names))
+        for name in names:
+            script = load_script(name)
+            low_s, high_s = script_length_range(script, jobs=args.jobs)
+            rows.append((name, script, low_s, high_s))
+            progress.advance()
+    for name, script, low_s, high_s in rows:
+        default = format_duration(script.front.duration_s) if script.front.duration_s else "-"
+        span = f"{format_duration(low_s)}-{format_duration(high_s)}"
         tags = ", ".join(script.front.tags)
-        print(f"{name:28} {length:>6}  {script.title}  [{tags}]")
+        print(f"{name:26} {script.title:28} {default:>4}  ({span:>11})  {tags}")
     return EXIT_OK
 
 
@@ -206,10 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     practices = commands.add_parser(
         "practices",
         help="list the built-in practices, or show one",
-        description="List the built-in practices, or print one's script with 'show NAME'.",
+        description="List the built-in practices (name, title, usual length, the range of"
+        " lengths it can be rendered at, tags), or print one's script with 'show NAME'.",
     )
     practices.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     practices.add_argument("name", nargs="?", help="practice to show")
+    practices.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="speech synthesis processes"
+    )
     practices.set_defaults(run=cmd_practices)
 
     voices = commands.add_parser(

@@ -22,8 +22,8 @@ from .master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS, Mast
 from .mix import MixSettings, SessionMix
 from .practices import practice_names, practice_text
 from .script import Script, parse_script, read_script_text
-from .synth import CLIP_LUFS, SESSION_RATE_HZ, CachedClips, synthesize_script
-from .timeline import Timeline, compile_timeline, utterances
+from .synth import CLIP_LUFS, SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
+from .timeline import Timeline, compile_timeline, length_range_s, utterances
 from .voices import VoiceProfile, load_voice, voice_names
 
 DEFAULT_BACKGROUND_LEVEL_DB = -28.0
@@ -106,10 +106,7 @@ def prepare_session(
     voice = resolve_voice(script, voice_name)
     background = script.front.background
     check_background(script, background)
-    cache = ClipCache(paths.clip_cache_dir())
-    texts = utterances(script)
-    progress.start("Preparing the voice", len(texts))
-    spoken = synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
+    spoken = speech_lengths(script, voice, jobs, progress)
     timeline = compile_timeline(
         script,
         spoken.n_frames,
@@ -125,8 +122,27 @@ def prepare_session(
     ambience = open_background(
         script, background, SESSION_RATE_HZ, CLIP_LUFS, paths.user_cache_dir()
     )
-    mix = SessionMix(timeline, CachedClips(cache, spoken), settings, ambience)
+    clips = CachedClips(ClipCache(paths.clip_cache_dir()), spoken)
+    mix = SessionMix(timeline, clips, settings, ambience)
     return Session(script, voice, timeline, mix, spoken.synthesized)
+
+
+def speech_lengths(
+    script: Script, voice: VoiceProfile, jobs: int = 1, progress: Progress | None = None
+) -> SpokenClips:
+    """Synthesize (or find in the cache) every utterance of a script."""
+    progress = progress or Progress()
+    texts = utterances(script)
+    progress.start("Preparing the voice", len(texts))
+    cache = ClipCache(paths.clip_cache_dir())
+    return synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
+
+
+def script_length_range(script: Script, jobs: int = 1) -> tuple[float, float]:
+    """Shortest and longest session a script can make with its own voice, in seconds."""
+    voice = resolve_voice(script, None)
+    spoken = speech_lengths(script, voice, jobs)
+    return length_range_s(script, spoken.n_frames, SESSION_RATE_HZ, voice.gap_s)
 
 
 def companion_paths(audio: Path) -> tuple[Path, Path]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cache import ClipCache
-from .engines import SynthesisError, open_engine
+from .engines import SynthesisError, engine_loaded, open_engine
 from .master import LOSSY_CEILING_DBTP, TARGET_LUFS, Limiter
 from .sounds import leveled
 from .voices import VoiceProfile
@@ -28,6 +29,8 @@ SESSION_RATE_HZ = 22050
 TRIM_THRESHOLD_DB = -50.0
 EDGE_KEEP_S = 0.02
 FADE_S = 0.008
+WORKER_SILENCE_S = 120.0
+"""A worker that reports nothing for this long is taken to be stuck."""
 CLIP_LUFS = -18.0
 """Loudness (BS.1770) every prepared clip is leveled to."""
 CLIP_CEILING_DBTP = LOSSY_CEILING_DBTP - (TARGET_LUFS - CLIP_LUFS) - 0.5
@@ -134,6 +137,10 @@ def synthesize_script(
     missing = [text for text in keys if cache.n_frames(keys[text]) is None]
     report = on_clip or (lambda: None)
     workers = max(1, min(jobs, len(missing) // 4))
+    # A fork of a process whose engine is already running inherits its locks and threads
+    # half-alive and hangs on the first clip; such a process synthesizes by itself.
+    if engine_loaded():
+        workers = 1
     if workers == 1:
         if missing:
             _synthesize_into(profile, missing, cache, report)
@@ -169,6 +176,7 @@ def _synthesize_in_workers(
     for process in processes:
         process.start()
     running = workers
+    last_news = time.monotonic()
     try:
         while running:
             try:
@@ -179,7 +187,12 @@ def _synthesize_in_workers(
                     raise SynthesisError(
                         f"a synthesis worker stopped unexpectedly (exit code {dead[0].exitcode})"
                     ) from None
+                if time.monotonic() - last_news > WORKER_SILENCE_S:
+                    raise SynthesisError(
+                        f"speech synthesis made no progress for {WORKER_SILENCE_S:.0f}s"
+                    ) from None
                 continue
+            last_news = time.monotonic()
             if message is None:
                 running -= 1
             elif isinstance(message, BaseException):

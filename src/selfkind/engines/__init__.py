@@ -27,8 +27,18 @@ class SpeechEngine(Protocol):
         ...
 
 
+_loaded = False
+
+
+def engine_loaded() -> bool:
+    """Whether this process has started a speech engine (and so must not fork workers)."""
+    return _loaded
+
+
 def open_engine(profile: VoiceProfile) -> SpeechEngine:
     """Load the engine a profile names, once; raises SetupError when it is not installed."""
+    global _loaded
+    _loaded = True
     if profile.engine == "espeak":
         from .espeak import EspeakEngine
 
