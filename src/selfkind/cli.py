@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from . import __version__
+from . import __version__, batch
 from .background import check_background
 from .encode import FORMATS
 from .errors import ScriptError, SelfkindError
@@ -23,6 +24,7 @@ from .timeline import utterances
 from .voices import load_voice, voice_names
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
 
 
 class BarProgress(Progress):
@@ -64,10 +66,17 @@ class BarProgress(Progress):
         if self._task is not None:
             self._bar.advance(self._task, amount)
 
+    def describe(self, text: str) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, description=text)
+
 
 class _Quiet(Progress):
     def __enter__(self) -> _Quiet:
         return self
+
+    def describe(self, text: str) -> None:
+        pass
 
     def __exit__(self, *_: object) -> None:
         pass
@@ -127,6 +136,51 @@ def cmd_render(args: argparse.Namespace) -> int:
     for path in (rendered.audio, rendered.captions, rendered.manifest):
         print(f"  {path}")
     return EXIT_OK
+
+
+def _list_option(parse: Callable[[str], T]) -> Callable[[str], list[T]]:
+    def parse_list(text: str) -> list[T]:
+        return [parse(part.strip()) for part in text.split(",") if part.strip()]
+
+    return parse_list
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    out_dir = Path(args.output)
+    durations = args.duration or [None]
+    voices = args.voice or [None]
+    jobs = batch.plan(args.paths, out_dir, args.format, durations, voices)
+    if not jobs:
+        raise ScriptError(args.paths[0], 0, 0, "no scripts (.md files) found here")
+    batch.remove_stale_parts(out_dir)
+    workers = max(1, min(args.jobs, len(jobs)))
+    on_terminal = sys.stderr.isatty()
+    done = 0
+
+    def report(outcome: batch.Outcome) -> None:
+        nonlocal done
+        done += 1
+        if on_terminal:
+            progress.advance()
+            progress.describe(f"{Path(outcome.job.output).name}")
+        else:
+            print(f"[{done}/{len(jobs)}] {outcome.status}: {outcome.job.output}", flush=True)
+
+    with _progress() as progress:
+        progress.start(f"Rendering {len(jobs)} files", len(jobs))
+        outcomes = batch.run_batch(jobs, workers, force=args.force, on_outcome=report)
+    index_path, playlist_path = batch.write_index(out_dir, outcomes)
+    counts = {s: 0 for s in (batch.STATUS_RENDERED, batch.STATUS_SKIPPED, batch.STATUS_FAILED)}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    for outcome in outcomes:
+        if outcome.status == batch.STATUS_FAILED:
+            print(f"failed: {outcome.reason}", file=sys.stderr)
+    print(
+        f"{counts['rendered']} rendered, {counts['skipped']} up to date,"
+        f" {counts['failed']} failed; index: {index_path}, playlist: {playlist_path}"
+    )
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -202,6 +256,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=os.cpu_count() or 1, help="speech synthesis processes"
     )
     render.set_defaults(run=cmd_render)
+
+    batch_parser = commands.add_parser(
+        "batch",
+        help="render many scripts, at several lengths and in several voices",
+        description="Render every script found (folders are searched recursively; built-in"
+        " practice names work too) for every length and voice asked for, skipping outputs"
+        " that are up to date. Writes index.json and playlist.m3u in the output folder."
+        " Exit 1 if any script failed.",
+    )
+    batch_parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts or folders")
+    batch_parser.add_argument("-o", "--output", required=True, help="output folder")
+    batch_parser.add_argument("--format", choices=FORMATS, default="mp3")
+    batch_parser.add_argument(
+        "--duration",
+        type=_list_option(_duration_option),
+        help="lengths, comma-separated (e.g. 5m,10m,20m); default: each script's own",
+    )
+    batch_parser.add_argument(
+        "--voice", type=_list_option(str), help="voices, comma-separated (default: each script's)"
+    )
+    batch_parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
+    batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
+    batch_parser.set_defaults(run=cmd_batch)
 
     check = commands.add_parser(
         "check",

@@ -8,7 +8,7 @@ rendering calls :func:`render_session` from worker processes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
@@ -60,7 +60,6 @@ class Rendered:
     duration_s: float
     loudness_lufs: float
     synthesized: int
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def load_script(source: str) -> Script:
@@ -155,6 +154,7 @@ def render_session(
     audio_path: Path,
     fmt: str,
     progress: Progress | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Rendered:
     """Mix, master and encode to ``audio_path``, with captions and manifest beside it.
 
@@ -187,7 +187,8 @@ def render_session(
         encoder.close()
         encoder = None
         loudness_lufs = meter.integrated_lufs
-        extra: dict[str, object] = {
+        details: dict[str, object] = {
+            **(extra or {}),
             "voice": session.voice.name,
             "format": fmt,
             "audio": audio_path.name,
@@ -197,7 +198,7 @@ def render_session(
         }
         for final, text in (
             (captions_path, webvtt(timeline)),
-            (manifest_path, manifest(timeline, extra)),
+            (manifest_path, manifest(timeline, details)),
         ):
             temp = temporary_beside(final)
             temps.append(temp)

@@ -134,8 +134,8 @@ class Script:
         return self.front.title
 
     def location(self, key: str) -> tuple[int, int]:
-        """Where a front-matter key was written, or (1, 1) when it was not."""
-        return self.front.locations.get(key, (1, 1))
+        """Where a front-matter key was written, or (0, 0) (no location) when it was not."""
+        return self.front.locations.get(key, (0, 0))
 
 
 def format_duration(duration_s: float) -> str:

@@ -1,0 +1,239 @@
+"""Many scripts x lengths x voices -> a folder of finished files, in worker processes.
+
+Each render is the renderer's own (prepare_session + render_session), run in a worker; this
+module only plans the work, skips what is up to date, survives bad scripts and writes the
+index and playlist. Workers share the clip cache, whose entries are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .encode import publish, temporary_beside
+from .errors import ScriptError, SelfkindError
+from .practices import practice_text
+from .render import companion_paths, load_script, prepare_session, render_session, resolve_voice
+from .script import format_duration
+
+STATUS_RENDERED, STATUS_SKIPPED, STATUS_FAILED = "rendered", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output to make: a script at one length in one voice."""
+
+    source: str
+    """Script path, or the name of a built-in practice."""
+    output: str
+    """Audio file to write."""
+    fmt: str
+    duration_s: float | None = None
+    voice: str | None = None
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str
+    reason: str = ""
+    title: str = ""
+    duration_s: float = 0.0
+    voice: str = ""
+    sections: list[dict[str, object]] = field(default_factory=list)
+
+
+def find_scripts(paths: Sequence[str]) -> list[tuple[str, Path]]:
+    """(source, path relative to the output folder, without suffix) for every script named.
+
+    A folder is searched recursively for ``.md`` files and keeps its layout in the output; a
+    file or practice name lands at the top.
+    """
+    found: list[tuple[str, Path]] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for script in sorted(path.rglob("*.md")):
+                found.append((str(script), script.relative_to(path).with_suffix("")))
+        elif path.is_file() or practice_text(given) is None:
+            found.append((given, Path(path.stem)))
+        else:
+            found.append((given, Path(given)))
+    return found
+
+
+def plan(
+    paths: Sequence[str],
+    out_dir: Path,
+    fmt: str,
+    durations_s: Sequence[float | None],
+    voices: Sequence[str | None],
+) -> list[Job]:
+    """Every combination of script, length and voice, each with its own output name."""
+    jobs = []
+    for source, relative in find_scripts(paths):
+        for duration_s in durations_s:
+            for voice in voices:
+                name = relative.name
+                if duration_s is not None and len(durations_s) > 1:
+                    name += f"-{format_duration(duration_s)}"
+                if voice is not None and len(voices) > 1:
+                    name += f"-{voice}"
+                output = out_dir / relative.parent / f"{name}.{fmt}"
+                jobs.append(Job(source, str(output), fmt, duration_s, voice))
+    return jobs
+
+
+def build_key(job: Job) -> str:
+    """What decides whether an output is up to date: script, voice, options, program version."""
+    script = load_script(job.source)
+    voice = resolve_voice(script, job.voice)
+    source_path = Path(job.source)
+    script_bytes = (
+        source_path.read_bytes() if source_path.is_file() else practice_text(job.source) or b""
+    )
+    material = json.dumps(
+        {
+            "version": __version__,
+            "script": hashlib.sha256(script_bytes).hexdigest(),
+            "voice": voice.cache_identity(),
+            "gap_s": voice.gap_s,
+            "format": job.fmt,
+            "duration_s": job.duration_s,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def _up_to_date(job: Job, key: str) -> dict | None:
+    audio = Path(job.output)
+    _, manifest_path = companion_paths(audio)
+    if not audio.is_file() or not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("build_key") == key else None
+
+
+def run_job(job: Job, force: bool = False) -> Outcome:
+    """Render one job (in a worker); every failure comes back as an Outcome, never raised."""
+    try:
+        key = build_key(job)
+        manifest = None if force else _up_to_date(job, key)
+        if manifest is None:
+            script = load_script(job.source)
+            session = prepare_session(script, job.voice, job.duration_s)
+            rendered = render_session(session, Path(job.output), job.fmt, extra={"build_key": key})
+            manifest = json.loads(rendered.manifest.read_text(encoding="utf-8"))
+            status = STATUS_RENDERED
+        else:
+            status = STATUS_SKIPPED
+    except ScriptError as err:
+        return Outcome(job, STATUS_FAILED, str(err))
+    except SelfkindError as err:
+        return Outcome(job, STATUS_FAILED, f"{job.source}: {err}")
+    sections = [
+        {"title": e["text"], "start_s": e["start_s"]}
+        for e in manifest["events"]
+        if e["kind"] == "section"
+    ]
+    return Outcome(
+        job,
+        status,
+        title=manifest["title"],
+        duration_s=manifest["duration_s"],
+        voice=manifest.get("voice", ""),
+        sections=sections,
+    )
+
+
+def _quiet_worker() -> None:
+    # A worker's output would tangle with the progress display; results come back as data.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+
+
+def run_batch(
+    jobs: Sequence[Job],
+    workers: int,
+    force: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run every job, ``workers`` at a time; outcomes come back in the order of ``jobs``."""
+    report = on_outcome or (lambda _: None)
+    results: dict[int, Outcome] = {}
+    if workers <= 1 or len(jobs) <= 1:
+        for index, job in enumerate(jobs):
+            results[index] = run_job(job, force)
+            report(results[index])
+    else:
+        # fork is safe here: the parent never starts a speech engine, it only plans.
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_quiet_worker, maxtasksperchild=20) as pool:
+            for index, outcome in _unordered(pool, jobs, force):
+                results[index] = outcome
+                report(outcome)
+    return [results[i] for i in range(len(jobs))]
+
+
+def _indexed(item: tuple[int, Job, bool]) -> tuple[int, Outcome]:
+    index, job, force = item
+    return index, run_job(job, force)
+
+
+def _unordered(pool, jobs: Sequence[Job], force: bool) -> Iterator[tuple[int, Outcome]]:  # noqa: ANN001
+    items = [(index, job, force) for index, job in enumerate(jobs)]
+    yield from pool.imap_unordered(_indexed, items)
+
+
+def remove_stale_parts(out_dir: Path) -> int:
+    """Temporary files left by a killed batch (never under a final name); returns how many."""
+    if not out_dir.is_dir():
+        return 0
+    stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def write_index(out_dir: Path, outcomes: Sequence[Outcome]) -> tuple[Path, Path]:
+    """``index.json`` (every output: title, length, voice, sections) and ``playlist.m3u``."""
+    done = [o for o in outcomes if o.status != STATUS_FAILED]
+    entries = []
+    for outcome in done:
+        relative = os.path.relpath(outcome.job.output, out_dir)
+        entries.append(
+            {
+                "file": relative,
+                "title": outcome.title,
+                "duration_s": outcome.duration_s,
+                "voice": outcome.voice,
+                "source": outcome.job.source,
+                "sections": outcome.sections,
+            }
+        )
+    index_path, playlist_path = out_dir / "index.json", out_dir / "playlist.m3u"
+    document = {"version": __version__, "outputs": entries}
+    lines = ["#EXTM3U"]
+    for entry in entries:
+        lines += [f"#EXTINF:{round(entry['duration_s'])},{entry['title']}", entry["file"]]
+    for final, text in (
+        (index_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n"),
+        (playlist_path, "\n".join(lines) + "\n"),
+    ):
+        temp = temporary_beside(final)
+        try:
+            temp.write_text(text, encoding="utf-8")
+            publish(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+    return index_path, playlist_path

@@ -1,0 +1,74 @@
+"""Batch rendering with real workers, real espeak-ng and real ffmpeg."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import RATE_HZ, cli, decode
+
+GOOD = "# Opening\nA kind word, to begin.\n[pause 2s..20s]\n# Closing\nAnd a kind word to end.\n"
+
+
+@pytest.fixture()
+def library(tmp_path: Path) -> Path:
+    folder = tmp_path / "library"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "one.md").write_text(GOOD)
+    (folder / "nested" / "two.md").write_text(GOOD.replace("begin", "start"))
+    (folder / "nested" / "broken.md").write_text("Hello.\n\n  [pase 3s]\n")
+    return folder
+
+
+def test_batch_renders_every_combination_and_survives_a_bad_script(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = cli(
+        capsys, "batch", str(library), "-o", str(out), "--format", "wav",
+        "--duration", "15s,25s", "--jobs", "2",
+    )  # fmt: skip
+    assert code == 1  # one script failed...
+    assert f"{library}/nested/broken.md:3:3: unknown directive [pase 3s]" in stderr
+    assert "4 rendered, 0 up to date, 2 failed" in stdout  # ...and the others were rendered
+    for name in ("one-15s", "one-25s", "nested/two-15s", "nested/two-25s"):
+        audio = out / f"{name}.wav"
+        assert audio.is_file() and audio.with_suffix(".vtt").is_file()
+        expected_s = 15 if name.endswith("15s") else 25
+        assert decode(audio).size / RATE_HZ == pytest.approx(expected_s, abs=0.05)
+    index = json.loads((out / "index.json").read_text())
+    files = sorted(entry["file"] for entry in index["outputs"])
+    assert files == ["nested/two-15s.wav", "nested/two-25s.wav", "one-15s.wav", "one-25s.wav"]
+    assert index["outputs"][0]["sections"][0]["title"] == "Opening"
+    playlist = (out / "playlist.m3u").read_text().splitlines()
+    assert playlist[0] == "#EXTM3U" and "one-15s.wav" in playlist
+
+
+def test_a_second_run_skips_what_is_up_to_date_and_force_renders_again(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (library / "nested" / "broken.md").unlink()
+    out = tmp_path / "out"
+    args = ["batch", str(library), "-o", str(out), "--format", "wav", "--jobs", "1"]
+    assert cli(capsys, *args)[0] == 0
+    first = (out / "one.wav").stat().st_mtime_ns
+    code, stdout, _ = cli(capsys, *args)
+    assert code == 0 and "0 rendered, 2 up to date" in stdout
+    assert (out / "one.wav").stat().st_mtime_ns == first
+    # Editing a script makes only its output stale.
+    (library / "one.md").write_text(GOOD.replace("to end", "to close"))
+    assert "1 rendered, 1 up to date" in cli(capsys, *args)[1]
+    assert "2 rendered, 0 up to date" in cli(capsys, *args, "--force")[1]
+
+
+def test_leftovers_of_a_killed_batch_are_cleared(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".one.wav.abc123.part"
+    stale.write_bytes(b"half a file")
+    cli(capsys, "batch", str(library / "one.md"), "-o", str(out), "--format", "wav")
+    assert not stale.exists() and (out / "one.wav").is_file()
