@@ -92,3 +92,44 @@ def load_manifest(path: Path) -> dict:
 
 def rms_db(samples: np.ndarray) -> float:
     return float(20 * np.log10(max(np.sqrt(np.mean(np.square(samples, dtype=np.float64))), 1e-12)))
+
+
+@pytest.fixture(scope="session")
+def sound_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real PulseAudio server with a null sink, as on a machine without a sound card.
+
+    PortAudio reaches it through ALSA's pulse plugin; what is played into the sink can be
+    recorded from its monitor. Returns the sink's name. An already running server is used.
+    """
+    if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
+        runtime = tmp_path_factory.mktemp("pulse-runtime")
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        subprocess.run(
+            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+             "--load=module-native-protocol-unix", "--load=module-always-sink"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True)
+    if "selfkind_null" not in sinks.stdout:
+        subprocess.run(
+            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"], check=True
+        )
+    subprocess.run(["pactl", "set-default-sink", "selfkind_null"], check=True)
+    return "selfkind_null"
+
+
+class Recorder:
+    """Records what is played into the null sink, from its monitor, with parec."""
+
+    def __init__(self, sink: str) -> None:
+        self._process = subprocess.Popen(
+            ["parec", "-d", f"{sink}.monitor", "--format=float32le", f"--rate={RATE_HZ}",
+             "--channels=1", "--latency-msec=20"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+
+    def stop(self) -> np.ndarray:
+        self._process.terminate()
+        data, _ = self._process.communicate(timeout=10)
+        return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")

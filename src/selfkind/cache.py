@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-PREPARATION_VERSION = 8
-"""Raise when clip preparation changes, so old entries are not reused."""
+PREPARATION_VERSION = 11
+"""Raise when clip preparation (text normalization included) changes, so old entries are
+not reused."""
 
 
 class ClipCache:

@@ -15,10 +15,20 @@ from typing import TypeVar
 
 from . import __version__, batch
 from .background import check_background
+from .devices import play
 from .encode import FORMATS
-from .errors import ScriptError, SelfkindError
+from .engines import unavailable_reason
+from .errors import ScriptError, SelfkindError, SetupError
 from .practices import practice_names, practice_text
-from .render import Progress, load_script, render_file, resolve_voice, script_length_range
+from .render import (
+    Progress,
+    load_script,
+    preview_samples,
+    render_file,
+    resolve_voice,
+    script_length_range,
+    write_audio,
+)
 from .script import format_duration, parse_duration
 from .timeline import utterances
 from .voices import load_voice, voice_names
@@ -224,10 +234,45 @@ def cmd_practices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PREVIEW_TEXT = (
+    "Welcome. Let yourself settle, and take one slow breath in, and out. You are doing enough."
+)
+
+
 def cmd_voices(args: argparse.Namespace) -> int:
+    if args.action == "preview":
+        return _preview_voice(args)
     for name in voice_names():
         profile = load_voice(name)
-        print(f"{name:16} {profile.engine:7} {profile.description}")
+        reason = unavailable_reason(profile)
+        status = "ready" if reason is None else f"not usable: {reason}"
+        print(f"{name:12} {profile.engine:7} {profile.description}  [{status}]")
+    return EXIT_OK
+
+
+def _preview_voice(args: argparse.Namespace) -> int:
+    if not args.name:
+        raise ScriptError("voices preview", 0, 0, "name a voice to preview (see: selfkind voices)")
+    try:
+        profile = load_voice(args.name)
+    except KeyError:
+        known = ", ".join(voice_names())
+        raise ScriptError(args.name, 0, 0, f"unknown voice (known: {known})") from None
+    reason = unavailable_reason(profile)
+    if reason:
+        raise SetupError(f"voice '{profile.name}' cannot speak here: {reason}")
+    samples, rate = preview_samples(profile, args.text or PREVIEW_TEXT)
+    if args.output:
+        path = Path(args.output)
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise ScriptError(
+                "-o", 0, 0, f"'{args.output}' should end in one of: {', '.join(FORMATS)}"
+            )
+        write_audio(samples, rate, path, fmt, f"{profile.name} voice preview")
+        print(path)
+    else:
+        play(samples, rate)
     return EXIT_OK
 
 
@@ -305,9 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     voices = commands.add_parser(
         "voices",
-        help="list the voice profiles",
-        description="List the voice profiles: the shipped ones and your own.",
+        help="list the voice profiles, or hear one",
+        description="List the voice profiles (the shipped ones and your own, with whether each"
+        " can speak on this machine), or 'preview NAME [TEXT]' to hear one on the sound card"
+        " or write it to a file with -o.",
     )
+    voices.add_argument("action", nargs="?", choices=("list", "preview"), default="list")
+    voices.add_argument("name", nargs="?", help="voice to preview")
+    voices.add_argument("text", nargs="?", help="what the preview says")
+    voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
     voices.set_defaults(run=cmd_voices)
     return parser
 

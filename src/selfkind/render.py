@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import paths
 from .background import check_background, open_background
 from .cache import ClipCache
@@ -236,3 +238,28 @@ def render_file(
     if on_prepared:
         on_prepared(session)
     return render_session(session, audio_path, fmt, progress)
+
+
+def preview_samples(voice: VoiceProfile, text: str) -> tuple[np.ndarray, int]:
+    """One utterance in a voice, mastered like a session, with a breath of silence around it."""
+    spoken = synthesize_script([text], voice, ClipCache(paths.clip_cache_dir()))
+    clip = ClipCache(paths.clip_cache_dir()).load(spoken.keys[text])
+    pad = np.zeros(round(0.3 * SESSION_RATE_HZ), dtype=np.float32)
+    master = Master(SESSION_RATE_HZ, TARGET_LUFS - CLIP_LUFS, LOSSY_CEILING_DBTP)
+    mastered = np.concatenate([master.process(np.concatenate([pad, clip, pad])), master.flush()])
+    return mastered, SESSION_RATE_HZ
+
+
+def write_audio(samples: np.ndarray, sample_rate_hz: int, path: Path, fmt: str, title: str) -> None:
+    """A finished buffer to a file, atomically."""
+    temp = temporary_beside(path)
+    encoder = Encoder(temp, fmt, sample_rate_hz, title)
+    try:
+        encoder.write(samples)
+        encoder.close()
+        publish(temp, path)
+    except BaseException:
+        encoder.abort()
+        raise
+    finally:
+        temp.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ import numpy as np
 from .cache import ClipCache
 from .engines import SynthesisError, engine_loaded, open_engine
 from .master import LOSSY_CEILING_DBTP, TARGET_LUFS, Limiter
+from .normalize import normalize_for_speech
 from .sounds import leveled
 from .voices import VoiceProfile
 
@@ -103,7 +104,7 @@ def _synthesize_into(
     engine = open_engine(profile)
     identity = profile.cache_identity()
     for text in texts:
-        clip = prepare_clip(engine.synthesize(text), engine.sample_rate_hz)
+        clip = prepare_clip(engine.synthesize(normalize_for_speech(text)), engine.sample_rate_hz)
         cache.store(ClipCache.key(identity, text, SESSION_RATE_HZ), clip)
         report()
 

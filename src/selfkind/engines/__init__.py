@@ -43,7 +43,24 @@ def open_engine(profile: VoiceProfile) -> SpeechEngine:
         from .espeak import EspeakEngine
 
         return EspeakEngine(profile)
-    raise SetupError(
-        f"voice '{profile.name}' needs the {profile.engine} engine, which this version cannot"
-        " use yet; choose another voice with --voice default"
-    )
+    if profile.engine == "piper":
+        from .piper import PiperEngine
+
+        return PiperEngine(profile)
+    raise SetupError(f"voice '{profile.name}' names an unknown engine '{profile.engine}'")
+
+
+def unavailable_reason(profile: VoiceProfile) -> str | None:
+    """Why a profile cannot speak on this machine (one line, saying what to install), or None.
+
+    Checks what is installed without starting the engine.
+    """
+    if profile.engine == "espeak":
+        from .espeak import unavailable_reason as espeak_reason
+
+        return espeak_reason()
+    if profile.engine == "piper":
+        from .piper import unavailable_reason as piper_reason
+
+        return piper_reason(profile)
+    return f"unknown engine '{profile.engine}'"

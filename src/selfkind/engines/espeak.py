@@ -6,13 +6,18 @@
    the WAV file is closed, with a time limit so a stuck engine cannot hang a render.
 2. The driver prints ``Audio saved to ...`` from espeak's callback thread; stdout is pointed
    elsewhere while we wait, so the program's own output stays clean.
+
+A third, found here: a profile's settings can be silently dropped between clips, so a second
+voice in the same process speaks at the first one's pace (see ``_configure``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes.util
 import gc
+import importlib.util
 import io
 import os
 import tempfile
@@ -30,6 +35,15 @@ ESPEAK_RATE_HZ = 22050
 
 _shared: tuple[object, threading.Event] | None = None
 _lock = threading.Lock()
+
+
+def unavailable_reason() -> str | None:
+    """Why espeak-ng cannot speak here, or None; looks without starting it."""
+    if importlib.util.find_spec("pyttsx3") is None:
+        return "pyttsx3 is not installed (pip install pyttsx3==2.99)"
+    if ctypes.util.find_library("espeak-ng") is None and ctypes.util.find_library("espeak") is None:
+        return "espeak-ng is not installed (apt-get install espeak-ng)"
+    return None
 
 
 def _pyttsx3_engine() -> tuple[object, threading.Event]:
@@ -71,14 +85,23 @@ class EspeakEngine:
         self._dir = tempfile.mkdtemp(prefix="selfkind-espeak-")
 
     def _configure(self) -> None:
-        engine = self._engine
+        # espeak-ng runs asynchronously: a setting only joins its command queue, and pyttsx3
+        # cancels that queue at the start of a run if espeak-ng still counts as busy, which
+        # it can briefly be after a clip. Settings lost that way make a clip speak at the
+        # previous profile's pace. So: set each one on espeak-ng directly, then wait until
+        # espeak-ng has applied them (Synchronize) before the next clip starts.
+        from pyttsx3.drivers import _espeak
+        from pyttsx3.drivers.espeak import EspeakDriver
+
+        _espeak.Synchronize()
         try:
-            engine.setProperty("voice", self.profile.voice)  # type: ignore[attr-defined]
+            EspeakDriver.setProperty("voice", self.profile.voice)
         except ValueError as err:
             raise SetupError(f"espeak-ng has no voice '{self.profile.voice}': {err}") from None
-        engine.setProperty("rate", self.profile.rate_wpm)  # type: ignore[attr-defined]
-        engine.setProperty("pitch", self.profile.pitch)  # type: ignore[attr-defined]
-        engine.setProperty("volume", self.profile.volume)  # type: ignore[attr-defined]
+        EspeakDriver.setProperty("rate", self.profile.rate_wpm)
+        EspeakDriver.setProperty("pitch", self.profile.pitch)
+        EspeakDriver.setProperty("volume", self.profile.volume)
+        _espeak.Synchronize()
 
     def synthesize(self, text: str) -> np.ndarray:
         path = os.path.join(self._dir, "clip.wav")

