@@ -119,9 +119,51 @@ def ffmpeg_only(wav_path: str, out_path: str, fmt: str) -> float:
     return 0.0
 
 
+VOICE_SENTENCES = [
+    f"Sentence {i}. Let yourself settle, and notice the breath as it moves, without hurry."
+    for i in range(12)
+]
+
+
+def voice_speed(profile_name: str) -> dict:
+    """Synthesis alone, engine loaded first: seconds of speech per second of wall time."""
+    from selfkind.engines import open_engine
+    from selfkind.voices import load_voice
+
+    engine = open_engine(load_voice(profile_name))
+    engine.synthesize("Warming up.")
+    started = time.perf_counter()
+    frames = sum(engine.synthesize(text).size for text in VOICE_SENTENCES)
+    wall_s = time.perf_counter() - started
+    return {"wall_s": wall_s, "length_s": frames / engine.sample_rate_hz}
+
+
+def batch_run(folder: str, out_dir: str, fmt: str, jobs: int) -> float:
+    """selfkind batch over a folder; returns the total length rendered."""
+    from selfkind.batch import plan, run_batch
+
+    outcomes = run_batch(plan([folder], Path(out_dir), fmt, [None], [None]), jobs)
+    return sum(o.duration_s for o in outcomes)
+
+
+def simple_many(folder: str, out_dir: str, fmt: str) -> float:
+    """The simple way, one script after another, in one process."""
+    total_s = 0.0
+    for script in sorted(Path(folder).glob("*.md")):
+        total_s += simple_way(str(script), str(Path(out_dir) / f"{script.stem}.{fmt}"), fmt)
+    return total_s
+
+
 def _child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    if args.mode == "simple":
+    if args.mode == "voice":
+        print(json.dumps(voice_speed(args.script)))
+        return
+    if args.mode == "batch":
+        length_s = batch_run(args.script, args.out, args.format, args.jobs)
+    elif args.mode == "simple-many":
+        length_s = simple_many(args.script, args.out, args.format)
+    elif args.mode == "simple":
         length_s = simple_way(args.script, args.out, args.format)
     elif args.mode == "selfkind":
         length_s = selfkind_way(args.script, args.out, args.format, args.jobs)
@@ -131,10 +173,21 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps({"wall_s": time.perf_counter() - started, "length_s": length_s}))
 
 
-def measure(mode: str, script: Path, out: Path, fmt: str, home: Path, jobs: int = 2) -> dict:
-    """Run one measurement in a new process; adds its peak RSS (MB) from wait4."""
+def measure(
+    mode: str,
+    script: Path | str,
+    out: Path,
+    fmt: str,
+    home: Path,
+    jobs: int = 2,
+    one_core: bool = False,
+) -> dict:
+    """Run one measurement in a new process; adds its peak RSS (MB) from wait4, which for a
+    batch is the largest of the process and the workers it waited for."""
     env = {**os.environ, "SELFKIND_HOME": str(home)}
     command = [sys.executable, __file__, "--child", mode, str(script), str(out), fmt, str(jobs)]
+    if one_core:
+        command = ["taskset", "-c", "0", *command]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     assert process.stdout is not None
@@ -152,19 +205,82 @@ def measure(mode: str, script: Path, out: Path, fmt: str, home: Path, jobs: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short sessions only")
+    parser.add_argument(
+        "--only", choices=("sessions", "voices", "batch"), help="run one part of the benchmark"
+    )
     parser.add_argument("--child", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         mode, script, out, fmt, jobs = args.child
         _child(argparse.Namespace(mode=mode, script=script, out=out, format=fmt, jobs=int(jobs)))
         return
-
-    lengths = [2, 5] if args.quick else [5, 20, 120]
     work = Path(tempfile.mkdtemp(prefix="selfkind-bench-"))
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
         f" Python {platform.python_version()}, {platform.platform()}"
     )
+    if args.only in (None, "sessions"):
+        bench_sessions(work, args.quick)
+    if args.only in (None, "voices"):
+        bench_voices(work)
+    if args.only in (None, "batch"):
+        bench_batch(work, args.quick)
+
+
+def bench_voices(work: Path) -> None:
+    print("\n| voice | engine | x real time, one core | x real time, all cores |")
+    print("|---|---|---|---|")
+    from selfkind.voices import load_voice
+
+    for name in ("default", "gentle", "natural"):
+        home = work / "home-voices"
+        one = measure("voice", name, work / "unused", "wav", home, one_core=True)
+        every = measure("voice", name, work / "unused", "wav", home)
+        engine = load_voice(name).engine
+        print(
+            f"| {name} | {engine} | {one['length_s'] / one['wall_s']:.0f}x"
+            f" | {every['length_s'] / every['wall_s']:.0f}x |"
+        )
+
+
+def bench_batch(work: Path, quick: bool) -> None:
+    """The practice library plus synthetic five-minute scripts, cold cache each time."""
+    from selfkind.practices import practice_names, practice_text
+
+    folder = work / "batch-scripts"
+    folder.mkdir()
+    for name in practice_names():
+        # Without their target lengths both renderers give every pause the middle of its
+        # range, so they make sessions of the same length.
+        text = (practice_text(name) or b"").decode()
+        text = "".join(line for line in text.splitlines(True) if not line.startswith("duration:"))
+        (folder / f"{name}.md").write_text(text)
+    for index in range(4 if quick else 20):
+        (folder / f"synthetic-{index:02d}.md").write_text(make_script(5, seed=1000 * (index + 1)))
+    n_scripts = len(list(folder.glob("*.md")))
+    print(f"\nBatch: {n_scripts} scripts (the practice library and synthetic 5-minute ones), MP3")
+    print("| renderer | jobs | wall | x real time | peak RSS (largest process) | vs 1 job |")
+    print("|---|---|---|---|---|---|")
+    (work / "batch-simple").mkdir()
+    simple = measure("simple-many", folder, work / "batch-simple", "mp3", work / "home-simple")
+    print(
+        f"| simple pydub way, one by one | 1 | {simple['wall_s']:.1f} s"
+        f" | {simple['length_s'] / simple['wall_s']:.0f}x | {simple['rss_mb']:.0f} MB | - |"
+    )
+    single_s = None
+    for jobs in sorted({1, 2, os.cpu_count() or 1}):
+        home = work / f"home-batch-{jobs}"
+        result = measure("batch", folder, work / f"batch-{jobs}", "mp3", home, jobs=jobs)
+        single_s = single_s or result["wall_s"]
+        print(
+            f"| selfkind batch | {jobs} | {result['wall_s']:.1f} s"
+            f" | {result['length_s'] / result['wall_s']:.0f}x | {result['rss_mb']:.0f} MB"
+            f" | {single_s / result['wall_s']:.2f}x |"
+        )
+
+
+def bench_sessions(work: Path, quick: bool) -> None:
+    lengths = [2, 5] if quick else [5, 20, 120]
     rows = []
     for minutes in lengths:
         script = work / f"bench-{minutes}.md"
