@@ -11,6 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,12 +98,14 @@ def rms_db(samples: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="session")
-def sound_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PulseAudio server with a null sink, as on a machine without a sound card.
 
     PortAudio reaches it through ALSA's pulse plugin; what is played into the sink can be
-    recorded from its monitor. Returns the sink's name. An already running server is used.
+    recorded from its monitor. Yields the sink's name. A server that is already running is
+    used (and left running); one started here is stopped at the end.
     """
+    started = False
     if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
         runtime = tmp_path_factory.mktemp("pulse-runtime")
         runtime.chmod(0o700)
@@ -110,17 +115,24 @@ def sound_server(tmp_path_factory: pytest.TempPathFactory) -> str:
              "--load=module-native-protocol-unix", "--load=module-always-sink"],
             check=True, capture_output=True,
         )  # fmt: skip
+        started = True
     sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True)
     if "selfkind_null" not in sinks.stdout:
         subprocess.run(
-            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"], check=True
-        )
+            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"],
+            check=True, capture_output=True,
+        )  # fmt: skip
     subprocess.run(["pactl", "set-default-sink", "selfkind_null"], check=True)
-    return "selfkind_null"
+    yield "selfkind_null"
+    if started:
+        subprocess.run(["pulseaudio", "--kill"], capture_output=True)
 
 
 class Recorder:
-    """Records what is played into the null sink, from its monitor, with parec."""
+    """Records what is played into the null sink, from its monitor, with parec.
+
+    Starting returns only once audio is arriving, so nothing played afterwards is missed.
+    """
 
     def __init__(self, sink: str) -> None:
         self._process = subprocess.Popen(
@@ -128,8 +140,21 @@ class Recorder:
              "--channels=1", "--latency-msec=20"],
             stdout=subprocess.PIPE,
         )  # fmt: skip
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 5
+        while sum(map(len, self._chunks)) < RATE_HZ * 4 // 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        while chunk := self._process.stdout.read1(65536):
+            self._chunks.append(chunk)
 
     def stop(self) -> np.ndarray:
         self._process.terminate()
-        data, _ = self._process.communicate(timeout=10)
+        self._process.wait(timeout=10)
+        self._reader.join(timeout=10)
+        data = b"".join(self._chunks)
         return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")

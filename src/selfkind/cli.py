@@ -7,7 +7,9 @@ Exit codes: 0 done; 1 something is missing on the machine or failed outside the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,14 +17,17 @@ from typing import TypeVar
 
 from . import __version__, batch
 from .background import check_background
-from .devices import play
+from .devices import list_devices, play
 from .encode import FORMATS
 from .engines import unavailable_reason
 from .errors import ScriptError, SelfkindError, SetupError
+from .guide import Player
+from .mix import SessionMix
 from .practices import practice_names, practice_text
 from .render import (
     Progress,
     load_script,
+    prepare_session,
     preview_samples,
     render_file,
     resolve_voice,
@@ -30,6 +35,8 @@ from .render import (
     write_audio,
 )
 from .script import format_duration, parse_duration
+from .synth import SESSION_RATE_HZ
+from .terminal import KeyReader
 from .timeline import utterances
 from .voices import load_voice, voice_names
 
@@ -106,6 +113,13 @@ def _duration_option(text: str) -> float:
     return value
 
 
+def _seconds_option(text: str) -> float:
+    try:
+        return parse_duration(text) if text not in ("0", "0s") else 0.0
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _output_and_format(source: str, output: str | None, fmt: str | None) -> tuple[Path, str]:
     """-o and --format agree, or one is inferred from the other; default out/<stem>.mp3."""
     if output:
@@ -145,6 +159,133 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     for path in (rendered.audio, rendered.captions, rendered.manifest):
         print(f"  {path}")
+    return EXIT_OK
+
+
+SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
+KEYS_HELP = "space: pause/resume   n or \u2192: next section   b or \u2190: back   q: stop"
+
+
+def _device_option(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(int(seconds), 0), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class GuideView:
+    """What the listener sees: one live line on a terminal, plain log lines otherwise."""
+
+    def __init__(self, player: Player, interactive: bool) -> None:
+        self.player = player
+        self.interactive = interactive
+        self._last: tuple[str, str] = ("", "")
+
+    def tick(self) -> None:
+        player = self.player
+        if player.timeline is None or player.status.frame < 0:
+            if self.interactive:
+                self._line("Settling in...")
+            return
+        section = player.current("section")
+        caption = player.current("speech")
+        section_text = section.text if section else ""
+        caption_text = caption.text if caption else ""
+        elapsed, total = player.position_s, player.timeline.duration_s
+        if self.interactive:
+            width = shutil.get_terminal_size((80, 24)).columns
+            done = int(20 * min(elapsed / total, 1.0)) if total else 0
+            state = "paused" if player.status.paused else ""
+            bar = "#" * done + "." * (20 - done)
+            head = f"{section_text} {_clock(elapsed)}/{_clock(total)} [{bar}] {state}"
+            self._line(f"{head} {caption_text}"[: width - 1])
+        elif (section_text, caption_text) != self._last:
+            if section_text != self._last[0] and section_text:
+                print(f"[{_clock(elapsed)}] {section_text}", flush=True)
+            if caption_text != self._last[1] and caption_text:
+                print(f"[{_clock(elapsed)}]   {caption_text}", flush=True)
+            self._last = (section_text, caption_text)
+
+    def _line(self, text: str) -> None:
+        sys.stdout.write("\r\x1b[2K" + text)
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        if self.interactive:
+            sys.stdout.write("\r\x1b[2K")
+            sys.stdout.flush()
+
+
+def cmd_guide(args: argparse.Namespace) -> int:
+    script = load_script(args.script)
+    resolve_voice(script, args.voice)
+    check_background(script, script.front.background)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+
+    def prepare() -> SessionMix:
+        return prepare_session(script, args.voice, args.duration).mix
+
+    player = Player(prepare, SESSION_RATE_HZ, _device_option(args.output_device), args.delay)
+    try:
+        player.start()
+    except SetupError:
+        raise
+    except Exception as err:  # PortAudio's errors are plain exceptions from its C layer
+        player.close()
+        raise SetupError(
+            f"no sound output device could be opened ({err}); to listen later, render the"
+            f" session to a file instead: selfkind render {args.script}"
+        ) from None
+    print(SAFETY_NOTE, flush=True)
+    if interactive:
+        print(KEYS_HELP, flush=True)
+    view = GuideView(player, interactive)
+    keys = {
+        "space": player.toggle_pause, "p": player.toggle_pause, "n": lambda: player.skip(1),
+        "right": lambda: player.skip(1), "b": lambda: player.skip(-1),
+        "left": lambda: player.skip(-1), "q": player.quit,
+    }  # fmt: skip
+    quit_early = False
+    try:
+        if interactive:
+            with KeyReader(lambda key: keys.get(key, lambda: None)()):
+                player.wait(view.tick)
+        else:
+            player.wait(view.tick)
+    except KeyboardInterrupt:
+        player.quit()
+        with contextlib.suppress(KeyboardInterrupt):
+            player.wait()
+        view.end()
+        print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
+        return EXIT_INTERRUPTED
+    view.end()
+    if player.error is not None:
+        raise player.error
+    timeline = player.timeline
+    quit_early = timeline is not None and player.position_s < timeline.duration_s - 1
+    if quit_early:
+        print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
+    else:
+        print("The session has ended. Thank you for taking this time for yourself.")
+    if player.status.underruns:
+        print(f"(audio fell behind {player.status.underruns} times)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    for device in list_devices():
+        roles = []
+        if device["max_output_channels"]:
+            roles.append("output")
+        if device["max_input_channels"]:
+            roles.append("input")
+        marks = "".join(" (default " + r + ")" for r in device.get("default_for", []))
+        print(f"{device['index']:3}  {device['name']:40} {'/'.join(roles)}{marks}")
     return EXIT_OK
 
 
@@ -326,6 +467,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
     batch_parser.set_defaults(run=cmd_batch)
+
+    guide = commands.add_parser(
+        "guide",
+        help="be guided through a practice live, on the sound card",
+        description="Play a script or built-in practice live through the sound card, with"
+        " captions. Keys: space pauses, n/right skips a section, b/left goes back, q stops"
+        " gently. Without a terminal, it logs plain lines and takes no keys.",
+    )
+    guide.add_argument("script", help="script file, or a built-in practice name")
+    guide.add_argument("--duration", type=_duration_option, help="session length, e.g. 10m")
+    guide.add_argument("--voice", help="voice profile name (see 'selfkind voices')")
+    guide.add_argument(
+        "--output-device", help="output device number or name (see 'selfkind devices')"
+    )
+    guide.add_argument("--input-device", help="microphone for reflections (number or name)")
+    guide.add_argument(
+        "--no-reflect", action="store_true", help="keep reflection steps silent; no microphone"
+    )
+    guide.add_argument(
+        "--delay", type=_seconds_option, default=5.0,
+        help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
+    )  # fmt: skip
+    guide.set_defaults(run=cmd_guide)
+
+    devices = commands.add_parser(
+        "devices",
+        help="list sound devices",
+        description="List the input and output devices as PortAudio sees them.",
+    )
+    devices.set_defaults(run=cmd_devices)
 
     check = commands.add_parser(
         "check",

@@ -17,9 +17,20 @@ def _sounddevice():  # noqa: ANN202 - the module, imported late: PortAudio may b
     return sounddevice
 
 
-def output_devices() -> list[dict[str, object]]:
+def list_devices() -> list[dict]:
+    """Every device PortAudio sees, with which defaults it is ('input', 'output')."""
     sd = _sounddevice()
-    return [d for d in sd.query_devices() if d["max_output_channels"] > 0]
+    default_in, default_out = sd.default.device
+    devices = []
+    for index, device in enumerate(sd.query_devices()):
+        entry = dict(device)
+        entry["index"] = index
+        entry["default_for"] = [
+            role for role, number in (("input", default_in), ("output", default_out))
+            if number == index
+        ]  # fmt: skip
+        devices.append(entry)
+    return devices
 
 
 def play(samples: np.ndarray, sample_rate_hz: int, device: str | int | None = None) -> None:
