@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -206,7 +207,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short sessions only")
     parser.add_argument(
-        "--only", choices=("sessions", "voices", "batch"), help="run one part of the benchmark"
+        "--only",
+        choices=("sessions", "voices", "batch", "guide"),
+        help="run one part of the benchmark",
     )
     parser.add_argument("--child", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -225,6 +228,8 @@ def main() -> None:
         bench_voices(work)
     if args.only in (None, "batch"):
         bench_batch(work, args.quick)
+    if args.only in (None, "guide"):
+        bench_guide(work)
 
 
 def bench_voices(work: Path) -> None:
@@ -276,6 +281,93 @@ def bench_batch(work: Path, quick: bool) -> None:
             f"| selfkind batch | {jobs} | {result['wall_s']:.1f} s"
             f" | {result['length_s'] / result['wall_s']:.0f}x | {result['rss_mb']:.0f} MB"
             f" | {single_s / result['wall_s']:.2f}x |"
+        )
+
+
+def _sound_server(work: Path) -> None:
+    """Use the running PulseAudio server, or start one with a null sink (no sound card)."""
+    if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
+        runtime = work / "pulse"
+        runtime.mkdir(mode=0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+        subprocess.run(
+            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+             "--load=module-native-protocol-unix", "--load=module-always-sink"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True)
+    if "selfkind_null" not in sinks.stdout:
+        subprocess.run(
+            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    subprocess.run(["pactl", "set-default-sink", "selfkind_null"], check=True)
+
+
+def guide_run(script: Path, home: Path, play_s: float) -> dict:
+    """Start `selfkind guide` and record the sink: how soon sound arrives, and the CPU the
+    guide uses while playing (sampled from /proc between 10 s and play_s)."""
+    import threading
+
+    import numpy as np
+
+    rate = 22050
+    recorder = subprocess.Popen(
+        ["parec", "-d", "selfkind_null.monitor", "--format=float32le", f"--rate={rate}",
+         "--channels=1", "--latency-msec=10"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    arrivals: list[tuple[float, bytes]] = []  # (wall time a chunk arrived, the chunk)
+
+    def read() -> None:
+        assert recorder.stdout is not None
+        while chunk := recorder.stdout.read1(2048):
+            arrivals.append((time.perf_counter(), chunk))
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(1.0)
+    env = {**os.environ, "SELFKIND_HOME": str(home)}
+    started = time.perf_counter()
+    guide = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "guide", str(script)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+
+    def cpu_s() -> float:
+        fields = Path(f"/proc/{guide.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    time.sleep(10)
+    cpu_before = cpu_s()
+    time.sleep(play_s - 10)
+    cpu_share = (cpu_s() - cpu_before) / (play_s - 10)
+    guide.send_signal(signal.SIGINT)
+    guide.wait()
+    recorder.terminate()
+    recorder.wait()
+    first_s = float("nan")
+    for arrived, chunk in arrivals:
+        if arrived < started:
+            continue
+        samples = np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4")
+        if samples.size and np.abs(samples).max() > 10 ** (-50 / 20):
+            first_s = arrived - started
+            break
+    return {"first_sound_s": first_s, "cpu_share": cpu_share}
+
+
+def bench_guide(work: Path) -> None:
+    _sound_server(work)
+    script = work / "guide-60.md"
+    script.write_text(make_script(60))
+    home = work / "home-guide"
+    cold = guide_run(script, home, 20)
+    warm = guide_run(script, home, 40)
+    print("\n| guide, 60-minute session | first sound after the command | CPU while playing |")
+    print("|---|---|---|")
+    for label, result in (("cold cache", cold), ("warm cache", warm)):
+        print(
+            f"| {label} | {result['first_sound_s']:.2f} s | {result['cpu_share']:.1%} of one core |"
         )
 
 

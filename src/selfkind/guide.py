@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import SetupError
 from .master import LOSSLESS_CEILING_DBTP, TARGET_LUFS, Master
 from .mix import SessionMix
 from .sounds import BELL_RING_S, bell_strike, leveled
@@ -32,6 +33,10 @@ QUIT_FADE_S = 1.5
 """A gentle close: never an abrupt cut."""
 BACK_GRACE_S = 3.0
 """Back within this long after a section starts goes to the one before it."""
+
+
+class DeviceLost(SetupError):
+    """The output device went away in the middle of a session."""
 
 
 @dataclass
@@ -125,10 +130,20 @@ class Player:
 
     def wait(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.2) -> None:
         """Block until the session ends (or is quit), calling ``on_tick`` as it plays."""
+        inactive_since = None
         while not self.status.finished and self.error is None:
             if on_tick:
                 on_tick()
             time.sleep(tick_s)
+            # A stream that stops by itself before the end lost its device (unplugged, or
+            # the sound server went away).
+            if self._stream is not None and not self._stream.active:
+                inactive_since = inactive_since or time.monotonic()
+                if time.monotonic() - inactive_since > 1.0 and not self.status.finished:
+                    self.error = DeviceLost(
+                        f"the sound device stopped at {self.position_s:.0f}s; run the same"
+                        " command again to start afresh"
+                    )
         if on_tick:
             on_tick()
         self.close()
