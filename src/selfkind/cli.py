@@ -21,7 +21,7 @@ from .devices import list_devices, play
 from .encode import FORMATS
 from .engines import unavailable_reason
 from .errors import ScriptError, SelfkindError, SetupError
-from .guide import Player
+from .guide import QUIT_FADE_S, Player
 from .mix import SessionMix
 from .practices import practice_names, practice_text
 from .render import (
@@ -259,7 +259,7 @@ def cmd_guide(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         player.quit()
         with contextlib.suppress(KeyboardInterrupt):
-            player.wait()
+            player.wait(timeout_s=QUIT_FADE_S + 2)
         view.end()
         print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
         return EXIT_INTERRUPTED

@@ -75,6 +75,7 @@ class Player:
         self._playing = False
         self._stop = threading.Event()
         self._quit_requested = threading.Event()
+        self._quit_deadline: float | None = None
         self._stream = None
         self._producer: threading.Thread | None = None
         self._prelude = self._make_prelude(prelude_s)
@@ -85,7 +86,7 @@ class Player:
         if prelude_s <= 0:
             return np.zeros(0, dtype=np.float32)
         strike = bell_strike(self.rate)
-        strike *= np.float32(leveled(strike, self.rate, CLIP_LUFS - 8))
+        strike = strike * np.float32(leveled(strike, self.rate, CLIP_LUFS - 8))
         n = round(max(prelude_s, 0.5) * self.rate)
         bed = np.zeros(max(n, 0), dtype=np.float32)
         ring = strike[: min(strike.size, n, round(BELL_RING_S * self.rate))]
@@ -126,12 +127,28 @@ class Player:
 
     def quit(self) -> None:
         self._quit_requested.set()
+        self._quit_deadline = time.monotonic() + QUIT_FADE_S + 2.0
         self.command("quit")
 
-    def wait(self, on_tick: Callable[[], None] | None = None, tick_s: float = 0.2) -> None:
-        """Block until the session ends (or is quit), calling ``on_tick`` as it plays."""
+    def wait(
+        self,
+        on_tick: Callable[[], None] | None = None,
+        tick_s: float = 0.2,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Block until the session ends (or is quit), calling ``on_tick`` as it plays.
+
+        With ``timeout_s`` (used after quitting, to let the fade finish) it closes the
+        stream when the time is up, finished or not: stopping must never hang.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         inactive_since = None
         while not self.status.finished and self.error is None:
+            now = time.monotonic()
+            if (deadline is not None and now > deadline) or (
+                self._quit_deadline is not None and now > self._quit_deadline
+            ):
+                break
             if on_tick:
                 on_tick()
             time.sleep(tick_s)
@@ -198,7 +215,7 @@ class Player:
             self._run_producer()
         except BaseException as err:  # noqa: BLE001 - shown by the caller, not lost in a thread
             self.error = err
-            self._queue.put(None)
+            self._put_end()
 
     def _get_ready(self) -> None:
         try:
@@ -215,17 +232,17 @@ class Player:
         master = Master(self.rate, gain_db, LOSSLESS_CEILING_DBTP)
         for start in range(0, self._prelude.size, self._block):
             if self._stop.is_set() or self._quit_requested.is_set():
-                self._queue.put(None)
+                self._put_end()
                 return
             self._put(-1 - start, self._prelude[start : start + self._block] * master.gain)
         # Quiet (never counted as an underrun) until the session is ready.
         self._playing = False
         while not self.ready.wait(0.05):
             if self._stop.is_set() or self._quit_requested.is_set():
-                self._queue.put(None)
+                self._put_end()
                 return
         if self.mix is None or self.timeline is None:
-            self._queue.put(None)
+            self._put_end()
             return
         mix, timeline = self.mix, self.timeline
         position = 0
@@ -261,7 +278,7 @@ class Player:
                 tail = master.flush() if not quitting else np.zeros(0, dtype=np.float32)
                 if tail.size:
                     self._put(position, tail)
-                self._queue.put(None)
+                self._put_end()
                 return
             if paused:
                 time.sleep(0.02)
@@ -289,6 +306,15 @@ class Player:
             except queue.Empty:
                 break
         return max(self.status.frame, 0) if self.status.frame >= 0 else position
+
+    def _put_end(self) -> None:
+        """Tell the audio thread the session is over (without blocking forever on it)."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _put(self, start: int, block: np.ndarray) -> None:
         while not self._stop.is_set():

@@ -6,6 +6,7 @@ random seeds, so the same session renders to the same samples on every run.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -31,8 +32,12 @@ _BOWL_MODES = (
 )
 
 
+@functools.lru_cache(maxsize=4)
 def bell_strike(sample_rate_hz: int) -> np.ndarray:
-    """One strike of a singing bowl, BELL_RING_S long, with a soft mallet attack."""
+    """One strike of a singing bowl, BELL_RING_S long, with a soft mallet attack.
+
+    Computed once per process (a batch worker renders many sessions); treat as read-only.
+    """
     n = round(BELL_RING_S * sample_rate_hz)
     t = np.arange(n) / sample_rate_hz
     tone = np.zeros(n)
@@ -51,10 +56,12 @@ def bell_strike(sample_rate_hz: int) -> np.ndarray:
     attack = 1 - np.exp(-t / 0.006)
     # Close the tail to exact silence so no strike ends with a step.
     release = np.clip((BELL_RING_S - t) / 1.0, 0, 1) ** 2
-    strike = tone * attack * release
-    return (strike / np.max(np.abs(strike))).astype(np.float32)
+    strike = (tone * attack * release / np.max(np.abs(tone * attack * release))).astype(np.float32)
+    strike.setflags(write=False)
+    return strike
 
 
+@functools.lru_cache(maxsize=4)
 def noise_loop(kind: str, sample_rate_hz: int) -> np.ndarray:
     """NOISE_LOOP_S of pink or brown noise (seeded) that repeats without a seam.
 
@@ -76,7 +83,9 @@ def noise_loop(kind: str, sample_rate_hz: int) -> np.ndarray:
     spectrum *= slope * highpass * lowpass
     spectrum[0] = 0.0
     colored = np.fft.irfft(spectrum, n)
-    return (colored / np.max(np.abs(colored))).astype(np.float32)
+    loop = (colored / np.max(np.abs(colored))).astype(np.float32)
+    loop.setflags(write=False)
+    return loop
 
 
 class LoopedSource:

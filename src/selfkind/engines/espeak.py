@@ -71,8 +71,15 @@ def _release() -> None:
     """Let pyttsx3 shut its driver down while the interpreter is still whole; left to the
     interpreter's own teardown, its destructor fails and prints a traceback on exit."""
     global _shared
-    _shared = None
-    gc.collect()
+    # A clip still being made in another thread (a guide stopped while preparing) holds the
+    # lock; tearing espeak-ng down under it would hang the exit, so leave it be then.
+    if not _lock.acquire(timeout=1.0):
+        return
+    try:
+        _shared = None
+        gc.collect()
+    finally:
+        _lock.release()
 
 
 class EspeakEngine:
