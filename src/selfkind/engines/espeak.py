@@ -34,6 +34,8 @@ ESPEAK_RATE_HZ = 22050
 """pyttsx3's espeak driver always writes 16-bit mono WAV at this rate."""
 
 _shared: tuple[object, threading.Event] | None = None
+_applied: str | None = None
+"""cache_identity() of the profile whose settings espeak-ng holds now."""
 _lock = threading.Lock()
 
 
@@ -48,8 +50,9 @@ def unavailable_reason() -> str | None:
 
 def _pyttsx3_engine() -> tuple[object, threading.Event]:
     """espeak-ng can be initialised only once per process, so every profile shares one."""
-    global _shared
+    global _shared, _applied
     if _shared is None:
+        _applied = None
         try:
             import pyttsx3
 
@@ -97,6 +100,11 @@ class EspeakEngine:
         # it can briefly be after a clip. Settings lost that way make a clip speak at the
         # previous profile's pace. So: set each one on espeak-ng directly, then wait until
         # espeak-ng has applied them (Synchronize) before the next clip starts.
+        # Loading a voice takes ~15 ms, so settings are applied only when the profile changes.
+        global _applied
+        identity = self.profile.cache_identity()
+        if _applied == identity:
+            return
         from pyttsx3.drivers import _espeak
         from pyttsx3.drivers.espeak import EspeakDriver
 
@@ -109,6 +117,7 @@ class EspeakEngine:
         EspeakDriver.setProperty("pitch", self.profile.pitch)
         EspeakDriver.setProperty("volume", self.profile.volume)
         _espeak.Synchronize()
+        _applied = identity
 
     def synthesize(self, text: str) -> np.ndarray:
         path = os.path.join(self._dir, "clip.wav")
