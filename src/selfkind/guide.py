@@ -109,6 +109,7 @@ class Player:
             channels=1,
             dtype="float32",
             blocksize=0,
+            latency="low",  # keys feel immediate; the producer keeps 0.4 s queued anyway
             device=self.device,
             callback=self._callback,
             finished_callback=self._on_finished,
@@ -210,8 +211,6 @@ class Player:
 
     def _produce(self) -> None:
         try:
-            preparing = threading.Thread(target=self._get_ready, name="prepare", daemon=True)
-            preparing.start()
             self._run_producer()
         except BaseException as err:  # noqa: BLE001 - shown by the caller, not lost in a thread
             self.error = err
@@ -230,11 +229,19 @@ class Player:
     def _run_producer(self) -> None:
         gain_db = TARGET_LUFS - CLIP_LUFS
         master = Master(self.rate, gain_db, LOSSLESS_CEILING_DBTP)
-        for start in range(0, self._prelude.size, self._block):
+        preparing = threading.Thread(target=self._get_ready, name="prepare", daemon=True)
+        if self._prelude.size == 0:
+            preparing.start()
+        for index, start in enumerate(range(0, self._prelude.size, self._block)):
             if self._stop.is_set() or self._quit_requested.is_set():
                 self._put_end()
                 return
             self._put(-1 - start, self._prelude[start : start + self._block] * master.gain)
+            # Synthesis competes for the interpreter; let the bell reach the device first.
+            if index == QUEUE_BLOCKS:
+                preparing.start()
+        if not preparing.is_alive() and not self.ready.is_set():
+            preparing.start()
         # Quiet (never counted as an underrun) until the session is ready.
         self._playing = False
         while not self.ready.wait(0.05):
