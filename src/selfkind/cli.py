@@ -34,7 +34,7 @@ from .render import (
     script_length_range,
     write_audio,
 )
-from .script import format_duration, parse_duration
+from .script import Section, format_duration, parse_duration
 from .synth import SESSION_RATE_HZ
 from .terminal import KeyReader
 from .timeline import utterances
@@ -345,7 +345,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(err, file=sys.stderr)
             worst = EXIT_BAD_INPUT
             continue
-        sections = sum(1 for i in script.items if type(i).__name__ == "Section")
+        sections = sum(1 for item in script.items if isinstance(item, Section))
         print(f"{source}: ok ({len(utterances(script))} utterances, {sections} sections)")
     return worst
 
@@ -417,6 +417,12 @@ def _preview_voice(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help=f"{what} (default: the cores)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfkind",
@@ -438,9 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=_duration_option, help="session length, e.g. 10m; fits the pauses"
     )
     render.add_argument("--voice", help="voice profile name or .toml file (see 'selfkind voices')")
-    render.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="speech synthesis processes"
-    )
+    _add_jobs(render, "speech synthesis processes")
     render.set_defaults(run=cmd_render)
 
     batch_parser = commands.add_parser(
@@ -462,9 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch_parser.add_argument(
         "--voice", type=_list_option(str), help="voices, comma-separated (default: each script's)"
     )
-    batch_parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
-    )
+    _add_jobs(batch_parser, "worker processes")
     batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
     batch_parser.set_defaults(run=cmd_batch)
 
@@ -514,9 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     practices.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     practices.add_argument("name", nargs="?", help="practice to show")
-    practices.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="speech synthesis processes"
-    )
+    _add_jobs(practices, "speech synthesis processes")
     practices.set_defaults(run=cmd_practices)
 
     voices = commands.add_parser(

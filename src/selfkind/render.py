@@ -242,8 +242,8 @@ def render_file(
 
 def preview_samples(voice: VoiceProfile, text: str) -> tuple[np.ndarray, int]:
     """One utterance in a voice, mastered like a session, with a breath of silence around it."""
-    spoken = synthesize_script([text], voice, ClipCache(paths.clip_cache_dir()))
-    clip = ClipCache(paths.clip_cache_dir()).load(spoken.keys[text])
+    cache = ClipCache(paths.clip_cache_dir())
+    clip = cache.load(synthesize_script([text], voice, cache).keys[text])
     pad = np.zeros(round(0.3 * SESSION_RATE_HZ), dtype=np.float32)
     master = Master(SESSION_RATE_HZ, TARGET_LUFS - CLIP_LUFS, LOSSY_CEILING_DBTP)
     mastered = np.concatenate([master.process(np.concatenate([pad, clip, pad])), master.flush()])
