@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .encode import publish, temporary_beside
+from .engines import engine_loaded
 from .errors import ScriptError, SelfkindError
 from .practices import practice_text
 from .render import companion_paths, load_script, prepare_session, render_session, resolve_voice
@@ -171,12 +172,13 @@ def run_batch(
     """Run every job, ``workers`` at a time; outcomes come back in the order of ``jobs``."""
     report = on_outcome or (lambda _: None)
     results: dict[int, Outcome] = {}
-    if workers <= 1 or len(jobs) <= 1:
+    # Forking a process whose speech engine is running hangs the children (see synth.py);
+    # the command-line batch never starts one in its parent, but a caller might have.
+    if workers <= 1 or len(jobs) <= 1 or engine_loaded():
         for index, job in enumerate(jobs):
             results[index] = run_job(job, force)
             report(results[index])
     else:
-        # fork is safe here: the parent never starts a speech engine, it only plans.
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, initializer=_quiet_worker, maxtasksperchild=20) as pool:
             for index, outcome in _unordered(pool, jobs, force):
