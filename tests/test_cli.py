@@ -14,6 +14,8 @@ COMMANDS = (
     ("check",),
     ("practices",),
     ("voices",),
+    ("batch",),
+    ("journal",),
 )
 
 

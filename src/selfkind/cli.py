@@ -18,7 +18,7 @@ from typing import TypeVar
 from . import __version__, batch
 from .background import check_background
 from .devices import list_devices, play
-from .encode import FORMATS
+from .encode import FORMATS, temporary_beside
 from .engines import unavailable_reason
 from .errors import ScriptError, SelfkindError, SetupError
 from .guide import QUIT_FADE_S, Player
@@ -289,6 +289,59 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_journal(args: argparse.Namespace) -> int:
+    from . import journal as journal_store
+
+    with journal_store.Journal(Path(args.journal) if args.journal else None) as store:
+        if args.action == "list":
+            for entry in store.entries():
+                words = entry.transcript or f"({entry.status})"
+                print(
+                    f"{entry.id:4}  {entry.started_at[:16]}  {entry.practice[:24]:24}  {words[:60]}"
+                )
+        elif args.action == "search":
+            if not args.argument:
+                raise ScriptError("journal search", 0, 0, "say what to search for")
+            for entry in store.search(args.argument):
+                print(f"{entry.id:4}  {entry.started_at[:16]}  {entry.transcript[:70]}")
+        elif args.action in ("show", "delete"):
+            entry_id = int(args.argument) if (args.argument or "").isdigit() else 0
+            entry = store.get(entry_id)
+            if entry is None:
+                raise ScriptError(
+                    "journal", 0, 0, f"no entry '{args.argument}' (see: selfkind journal list)"
+                )
+            if args.action == "delete":
+                store.delete(entry_id)
+                print(f"Deleted entry {entry_id}, with its audio.")
+            else:
+                sys.stdout.write(journal_store.export_markdown([entry]))
+        elif args.action == "export":
+            entries = store.entries()
+            text = (
+                journal_store.export_json(entries)
+                if args.format == "json"
+                else journal_store.export_markdown(entries)
+            )
+            if args.output:
+                write_private(Path(args.output), text)
+                print(args.output)
+            else:
+                sys.stdout.write(text)
+    return EXIT_OK
+
+
+def write_private(path: Path, text: str) -> None:
+    """An export of the journal is as private as the journal: 0600, written atomically."""
+    temp = temporary_beside(path)
+    try:
+        os.chmod(temp, 0o600)
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def _list_option(parse: Callable[[str], T]) -> Callable[[str], list[T]]:
     def parse_list(text: str) -> list[T]:
         return [parse(part.strip()) for part in text.split(",") if part.strip()]
@@ -499,6 +552,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the input and output devices as PortAudio sees them.",
     )
     devices.set_defaults(run=cmd_devices)
+
+    journal = commands.add_parser(
+        "journal",
+        help="your private journal of spoken reflections",
+        description="Read, search, export or delete the reflections kept in your private"
+        " journal (SQLite in your data folder; nothing leaves this machine).",
+    )
+    journal.add_argument(
+        "action", nargs="?", choices=("list", "show", "search", "export", "delete"),
+        default="list",
+    )  # fmt: skip
+    journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
+    journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
+    journal.add_argument("-o", "--output", help="export to this file instead of the screen")
+    journal.add_argument("--journal", help="journal database to use (default: your data folder)")
+    journal.set_defaults(run=cmd_journal)
 
     check = commands.add_parser(
         "check",

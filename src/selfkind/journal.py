@@ -1,0 +1,224 @@
+"""The private journal: spoken reflections, their audio and transcripts, in SQLite on disk.
+
+Private by construction: the folder is 0700 and every file in it 0600, nothing here opens a
+network connection, and deleting an entry removes its row, its search-index entry and its
+audio file. The database runs in WAL mode with a busy timeout, so a second process waits
+briefly instead of corrupting anything, and then gets a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import SelfkindError
+
+STATUS_DONE, STATUS_PENDING = "done", "pending"
+BUSY_TIMEOUT_S = 5.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL DEFAULT '',
+    practice TEXT NOT NULL DEFAULT '',
+    prompt TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,
+    duration_s REAL NOT NULL DEFAULT 0,
+    audio TEXT NOT NULL DEFAULT '',
+    transcript TEXT NOT NULL DEFAULT '',
+    words TEXT NOT NULL DEFAULT '[]',
+    engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL CHECK (status IN ('done', 'pending'))
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(
+    transcript, prompt, practice, content='entries', content_rowid='id'
+);
+CREATE TRIGGER IF NOT EXISTS entries_ai AFTER INSERT ON entries BEGIN
+    INSERT INTO entries_fts(rowid, transcript, prompt, practice)
+    VALUES (new.id, new.transcript, new.prompt, new.practice);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_ad AFTER DELETE ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, transcript, prompt, practice)
+    VALUES ('delete', old.id, old.transcript, old.prompt, old.practice);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_au AFTER UPDATE ON entries BEGIN
+    INSERT INTO entries_fts(entries_fts, rowid, transcript, prompt, practice)
+    VALUES ('delete', old.id, old.transcript, old.prompt, old.practice);
+    INSERT INTO entries_fts(rowid, transcript, prompt, practice)
+    VALUES (new.id, new.transcript, new.prompt, new.practice);
+END;
+"""
+
+
+class JournalError(SelfkindError):
+    """The journal cannot be used right now (held by another process, or unreadable)."""
+
+
+@dataclass
+class Entry:
+    started_at: str
+    """When the reflection began, ISO 8601 with the local offset."""
+    practice: str = ""
+    prompt: str = ""
+    session_id: str = ""
+    duration_s: float = 0.0
+    audio: str = ""
+    """Audio file name, relative to the journal's audio folder."""
+    transcript: str = ""
+    words: list[dict[str, object]] = field(default_factory=list)
+    """Each word with ``word``, ``start_s``, ``end_s`` and ``confidence``."""
+    engine: str = ""
+    model: str = ""
+    status: str = STATUS_PENDING
+    id: int = 0
+
+
+def default_path() -> Path:
+    return paths.user_data_dir() / "journal" / "journal.sqlite3"
+
+
+class Journal:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else default_path()
+        self.audio_dir = self.path.parent / "audio"
+        for folder in (self.path.parent, self.audio_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+        old_umask = os.umask(0o077)  # the database and its WAL files are born 0600
+        try:
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            self._db.row_factory = sqlite3.Row
+            with self._guard():
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            with self._db:
+                yield
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                raise JournalError(
+                    f"the journal {self.path} is in use by another selfkind process; try again"
+                    " when it has finished"
+                ) from None
+            raise JournalError(f"the journal {self.path} cannot be used: {err}") from None
+        except sqlite3.DatabaseError as err:
+            raise JournalError(f"the journal {self.path} is unreadable: {err}") from None
+
+    def add(self, entry: Entry) -> int:
+        row = asdict(entry)
+        row.pop("id")
+        row["words"] = json.dumps(entry.words)
+        columns = ", ".join(row)
+        marks = ", ".join(f":{name}" for name in row)
+        with self._guard():
+            cursor = self._db.execute(f"INSERT INTO entries ({columns}) VALUES ({marks})", row)
+        return int(cursor.lastrowid or 0)
+
+    def update_transcript(
+        self,
+        entry_id: int,
+        transcript: str,
+        words: list[dict[str, object]],
+        engine: str,
+        model: str,
+    ) -> None:
+        with self._guard():
+            self._db.execute(
+                "UPDATE entries SET transcript = ?, words = ?, engine = ?, model = ?,"
+                " status = ? WHERE id = ?",
+                (transcript, json.dumps(words), engine, model, STATUS_DONE, entry_id),
+            )
+
+    def get(self, entry_id: int) -> Entry | None:
+        with self._guard():
+            row = self._db.execute("SELECT * FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def entries(self, status: str | None = None) -> list[Entry]:
+        """Every entry, oldest first (optionally only those with a status)."""
+        query = "SELECT * FROM entries"
+        arguments: tuple[object, ...] = ()
+        if status:
+            query, arguments = query + " WHERE status = ?", (status,)
+        with self._guard():
+            rows = self._db.execute(query + " ORDER BY started_at, id", arguments).fetchall()
+        return [_entry(row) for row in rows]
+
+    def search(self, text: str) -> list[Entry]:
+        """Full-text search over transcripts, prompts and practice titles, best match first.
+
+        Each word of ``text`` must appear (as a word or a word's beginning).
+        """
+        terms = [t for t in (w.strip("\"'*") for w in text.split()) if t]
+        if not terms:
+            return []
+        query = " ".join(f'"{term}"*' for term in terms)
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT entries.* FROM entries_fts JOIN entries ON entries.id = entries_fts.rowid"
+                " WHERE entries_fts MATCH ? ORDER BY rank",
+                (query,),
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def audio_path(self, entry: Entry) -> Path | None:
+        return self.audio_dir / entry.audio if entry.audio else None
+
+    def delete(self, entry_id: int) -> bool:
+        """Remove an entry everywhere: its row, its search-index entry and its audio."""
+        entry = self.get(entry_id)
+        if entry is None:
+            return False
+        with self._guard():
+            self._db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+        audio = self.audio_path(entry)
+        if audio is not None:
+            audio.unlink(missing_ok=True)
+        return True
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    values = dict(row)
+    values["words"] = json.loads(values["words"] or "[]")
+    return Entry(**values)
+
+
+def export_markdown(entries: list[Entry]) -> str:
+    """The journal as a diary: date, practice, the prompt, and what was said."""
+    lines = ["# Reflections", ""]
+    for entry in entries:
+        date = entry.started_at.replace("T", " ")[:16]
+        lines.append(f"## {date}" + (f" · {entry.practice}" if entry.practice else ""))
+        lines.append("")
+        if entry.prompt:
+            lines += [f"> {entry.prompt}", ""]
+        if entry.status == STATUS_PENDING and not entry.transcript:
+            lines += ["*(recorded; not transcribed yet)*", ""]
+        else:
+            lines += [entry.transcript or "*(nothing was said)*", ""]
+    return "\n".join(lines)
+
+
+def export_json(entries: list[Entry]) -> str:
+    return json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,102 @@
+"""The private journal: real SQLite on disk (WAL, FTS5), its privacy and its commands."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from selfkind.journal import STATUS_DONE, Entry, Journal, JournalError
+
+from .conftest import cli
+
+WORDS = [{"word": "kind", "start_s": 0.4, "end_s": 0.7, "confidence": 0.93}]
+
+
+def _fill(journal: Journal) -> list[int]:
+    entries = [
+        Entry("2026-11-20T08:15:00+00:00", "Self-Compassion Break", "What would you say to a friend?",
+              transcript="I would tell her that she is doing her best.", status=STATUS_DONE,
+              words=WORDS, engine="vosk", model="small", audio="1.flac", duration_s=6.5),
+        Entry("2026-11-21T21:40:00+00:00", "The Best I Could", "What would you like to say?",
+              transcript="I was tired and frightened, and I did what I could.", status=STATUS_DONE),
+        Entry("2026-11-22T07:00:00+00:00", "Quiet Sitting", "Anything to note?"),
+    ]  # fmt: skip
+    ids = [journal.add(entry) for entry in entries]
+    (journal.audio_dir / "1.flac").write_bytes(b"fLaC audio")
+    return ids
+
+
+def test_entries_round_trip_and_search_finds_words(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j" / "journal.sqlite3") as journal:
+        first, second, third = _fill(journal)
+        entry = journal.get(first)
+        assert entry is not None and entry.words == WORDS and entry.duration_s == 6.5
+        assert [e.id for e in journal.search("doing best")] == [first]
+        assert [e.id for e in journal.search("frighten")] == [second]  # word beginnings match
+        assert {e.id for e in journal.search("what would")} == {first, second}  # prompts too
+        assert journal.search("holiday") == []
+        assert [e.id for e in journal.entries("pending")] == [third]
+        journal.update_transcript(third, "Calm today.", [], "pocketsphinx", "en-us")
+        assert journal.get(third).status == STATUS_DONE
+        assert [e.id for e in journal.search("calm")] == [third]
+
+
+def test_delete_removes_row_index_and_audio(tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        first, *_ = _fill(journal)
+        audio = journal.audio_dir / "1.flac"
+        assert journal.delete(first) and not audio.exists()
+        assert journal.get(first) is None and journal.search("doing best") == []
+    raw = sqlite3.connect(tmp_path / "journal.sqlite3")
+    assert raw.execute(
+        "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'doing'"
+    ).fetchone() == (0,)
+
+
+def test_the_journal_is_private_on_disk(tmp_path: Path) -> None:
+    folder = tmp_path / "private"
+    with Journal(folder / "journal.sqlite3") as journal:
+        _fill(journal)
+        for path in (folder, journal.audio_dir):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o700
+        for path in folder.glob("journal.sqlite3*"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_journal_held_by_another_process_gives_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "journal.sqlite3"
+    Journal(path).close()
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr("selfkind.journal.BUSY_TIMEOUT_S", 0.2)
+    with pytest.raises(JournalError, match="in use by another selfkind process"):
+        Journal(path).add(Entry("2026-11-22T07:00:00+00:00"))
+    holder.rollback()
+    with Journal(path) as journal:  # nothing was corrupted
+        assert journal.entries() == []
+
+
+def test_journal_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        first, *_ = _fill(journal)
+    code, out, _ = cli(capsys, "journal", "list", "--journal", str(path))
+    assert code == 0 and "doing her best" in out and "(pending)" in out
+    code, out, _ = cli(capsys, "journal", "search", "frightened", "--journal", str(path))
+    assert code == 0 and "I was tired" in out and "doing her best" not in out
+    export = tmp_path / "diary.md"
+    assert cli(capsys, "journal", "export", "-o", str(export), "--journal", str(path))[0] == 0
+    diary = export.read_text()
+    assert "## 2026-11-20 08:15 · Self-Compassion Break" in diary
+    assert "> What would you say to a friend?" in diary and "not transcribed yet" in diary
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
+    code, out, _ = cli(capsys, "journal", "export", "--format", "json", "--journal", str(path))
+    assert json.loads(out)[0]["words"] == WORDS
+    code, out, _ = cli(capsys, "journal", "delete", str(first), "--journal", str(path))
+    assert code == 0 and "Deleted entry" in out
+    code, _, err = cli(capsys, "journal", "show", str(first), "--journal", str(path))
+    assert code == 2 and "no entry" in err
