@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -342,6 +343,27 @@ def write_private(path: Path, text: str) -> None:
         temp.unlink(missing_ok=True)
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .transcribe import TranscribeError, open_recognizer, transcribe_file
+
+    failed = 0
+    results = []
+    for name in args.audio:
+        try:
+            transcript = transcribe_file(Path(name), open_recognizer(args.engine, args.model))
+        except TranscribeError as err:
+            print(f"selfkind: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            results.append({"file": name, **transcript.to_dict()})
+        else:
+            print(f"{name}: {transcript.text}" if len(args.audio) > 1 else transcript.text)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _list_option(parse: Callable[[str], T]) -> Callable[[str], list[T]]:
     def parse_list(text: str) -> list[T]:
         return [parse(part.strip()) for part in text.split(",") if part.strip()]
@@ -568,6 +590,19 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("-o", "--output", help="export to this file instead of the screen")
     journal.add_argument("--journal", help="journal database to use (default: your data folder)")
     journal.set_defaults(run=cmd_journal)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="turn recordings into text, offline",
+        description="Transcribe recordings (any format ffmpeg reads) offline: with Vosk when a"
+        " model is installed, else with PocketSphinx's English model. A file that cannot be"
+        " read is reported in one line and the others are still done (exit 1).",
+    )
+    transcribe.add_argument("audio", nargs="+", metavar="AUDIO")
+    transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
+    transcribe.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto")
+    transcribe.add_argument("--model", help="Vosk model folder")
+    transcribe.set_defaults(run=cmd_transcribe)
 
     check = commands.add_parser(
         "check",

