@@ -100,3 +100,20 @@ def test_journal_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0 and "Deleted entry" in out
     code, _, err = cli(capsys, "journal", "show", str(first), "--journal", str(path))
     assert code == 2 and "no entry" in err
+
+
+def test_pending_entries_are_transcribed_later(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An entry kept without a transcript (no engine at the time) is transcribed afterwards."""
+    fixtures = Path(__file__).resolve().parent.parent / "audio_fixtures"
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        entry_id = journal.add(Entry("2026-11-23T09:00:00+00:00", audio="1.flac"))
+        (journal.audio_dir / "1.flac").write_bytes((fixtures / "reflection-3.flac").read_bytes())
+    code, out, _ = cli(capsys, "journal", "transcribe", "--pending", "--engine", "pocketsphinx",
+                       "--journal", str(path))  # fmt: skip
+    assert code == 0 and "shoulders" in out.lower()
+    with Journal(path) as journal:
+        entry = journal.get(entry_id)
+        assert entry.status == STATUS_DONE and entry.engine == "pocketsphinx" and entry.words

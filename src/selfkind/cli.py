@@ -317,6 +317,25 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 print(f"Deleted entry {entry_id}, with its audio.")
             else:
                 sys.stdout.write(journal_store.export_markdown([entry]))
+        elif args.action == "transcribe":
+            from .transcribe import open_recognizer, transcribe_file
+
+            if args.pending or args.argument is None:
+                targets = store.entries("pending")
+            else:
+                found = store.get(int(args.argument)) if args.argument.isdigit() else None
+                if found is None:
+                    raise ScriptError("journal", 0, 0, f"no entry '{args.argument}'")
+                targets = [found]
+            for entry in targets:
+                audio = store.audio_path(entry)
+                if audio is None or not audio.is_file():
+                    print(f"entry {entry.id}: no audio kept", file=sys.stderr)
+                    continue
+                result = transcribe_file(audio, open_recognizer(args.engine, args.model))
+                words = [w.__dict__ for w in result.words]
+                store.update_transcript(entry.id, result.text, words, result.engine, result.model)
+                print(f"{entry.id:4}  {result.text}")
         elif args.action == "export":
             entries = store.entries()
             text = (
@@ -582,13 +601,16 @@ def build_parser() -> argparse.ArgumentParser:
         " journal (SQLite in your data folder; nothing leaves this machine).",
     )
     journal.add_argument(
-        "action", nargs="?", choices=("list", "show", "search", "export", "delete"),
-        default="list",
+        "action", nargs="?",
+        choices=("list", "show", "search", "export", "delete", "transcribe"), default="list",
     )  # fmt: skip
     journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument("-o", "--output", help="export to this file instead of the screen")
     journal.add_argument("--journal", help="journal database to use (default: your data folder)")
+    journal.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto")
+    journal.add_argument("--model", help="Vosk model folder, for transcribe")
+    journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
     journal.set_defaults(run=cmd_journal)
 
     transcribe = commands.add_parser(
