@@ -16,6 +16,8 @@ COMMANDS = (
     ("voices",),
     ("batch",),
     ("journal",),
+    ("transcribe",),
+    ("models",),
 )
 
 

@@ -383,6 +383,38 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import models
+    from .transcribe import find_vosk_model
+
+    if args.action == "list":
+        active = find_vosk_model()
+        for path in models.installed():
+            print(f"{path.name}{'  (used)' if path == active else ''}  {path}")
+        if not models.installed():
+            print("No Vosk model installed; transcription uses PocketSphinx's English model.")
+        return EXIT_OK
+    if not args.source:
+        raise ScriptError(f"models {args.action}", 0, 0, "name a model (zip, folder or URL)")
+    if args.action == "remove":
+        print(f"Removed {models.remove(args.source)}")
+        return EXIT_OK
+    with _progress() as progress:
+        progress.start("Downloading", 1)
+        state = {"total": 0}
+
+        def on_progress(done: int, total: int) -> None:
+            if total and total != state["total"]:
+                state["total"] = total
+                progress.start("Downloading", total)
+            progress.advance(done - getattr(on_progress, "done", 0))
+            on_progress.done = done  # type: ignore[attr-defined]
+
+        path = models.install(args.source, args.sha256, on_progress)
+    print(f"Installed {path.name} at {path}")
+    return EXIT_OK
+
+
 def _list_option(parse: Callable[[str], T]) -> Callable[[str], list[T]]:
     def parse_list(text: str) -> list[T]:
         return [parse(part.strip()) for part in text.split(",") if part.strip()]
@@ -625,6 +657,20 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto")
     transcribe.add_argument("--model", help="Vosk model folder")
     transcribe.set_defaults(run=cmd_transcribe)
+
+    models_parser = commands.add_parser(
+        "models",
+        help="speech-recognition models: list, install, remove",
+        description="List, install or remove Vosk models. SOURCE is a model zip, an unpacked"
+        " model folder, or a URL (the only time selfkind uses the network), checked against"
+        " --sha256 when given.",
+    )
+    models_parser.add_argument(
+        "action", nargs="?", choices=("list", "install", "remove"), default="list"
+    )
+    models_parser.add_argument("source", nargs="?", metavar="SOURCE|NAME")
+    models_parser.add_argument("--sha256", help="expected SHA-256 of the zip")
+    models_parser.set_defaults(run=cmd_models)
 
     check = commands.add_parser(
         "check",
