@@ -284,26 +284,6 @@ def bench_batch(work: Path, quick: bool) -> None:
         )
 
 
-def _sound_server(work: Path) -> None:
-    """Use the running PulseAudio server, or start one with a null sink (no sound card)."""
-    if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
-        runtime = work / "pulse"
-        runtime.mkdir(mode=0o700)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-        subprocess.run(
-            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
-             "--load=module-native-protocol-unix", "--load=module-always-sink"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-    sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True)
-    if "selfkind_null" not in sinks.stdout:
-        subprocess.run(
-            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-    subprocess.run(["pactl", "set-default-sink", "selfkind_null"], check=True)
-
-
 def guide_run(script: Path, home: Path, play_s: float) -> dict:
     """Start `selfkind guide` and record the sink: how soon sound arrives, and the CPU the
     guide uses while playing (sampled from /proc between 10 s and play_s)."""
@@ -357,7 +337,10 @@ def guide_run(script: Path, home: Path, play_s: float) -> dict:
 
 
 def bench_guide(work: Path) -> None:
-    _sound_server(work)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.soundserver import ensure_null_sink
+
+    ensure_null_sink(work / "pulse")
     script = work / "guide-60.md"
     script.write_text(make_script(60))
     home = work / "home-guide"

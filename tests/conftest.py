@@ -21,6 +21,8 @@ import pytest
 
 from selfkind.cli import main
 
+from .soundserver import SINK, ensure_null_sink, stop_server
+
 RATE_HZ = 22050
 
 
@@ -101,31 +103,13 @@ def rms_db(samples: np.ndarray) -> float:
 def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PulseAudio server with a null sink, as on a machine without a sound card.
 
-    PortAudio reaches it through ALSA's pulse plugin; what is played into the sink can be
-    recorded from its monitor. Yields the sink's name. A server that is already running is
-    used (and left running); one started here is stopped at the end.
+    Yields the sink's name (see soundserver.py). A server that is already running is used
+    and left running; one started here is stopped at the end.
     """
-    started = False
-    if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
-        runtime = tmp_path_factory.mktemp("pulse-runtime")
-        runtime.chmod(0o700)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-        subprocess.run(
-            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
-             "--load=module-native-protocol-unix", "--load=module-always-sink"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        started = True
-    sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True)
-    if "selfkind_null" not in sinks.stdout:
-        subprocess.run(
-            ["pactl", "load-module", "module-null-sink", "sink_name=selfkind_null"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-    subprocess.run(["pactl", "set-default-sink", "selfkind_null"], check=True)
-    yield "selfkind_null"
+    started = ensure_null_sink(tmp_path_factory.mktemp("pulse-runtime"))
+    yield SINK
     if started:
-        subprocess.run(["pulseaudio", "--kill"], capture_output=True)
+        stop_server()
 
 
 class Recorder:

@@ -251,6 +251,8 @@ def test_bad_inputs_exit_2_with_a_location_and_no_output(
     (tmp_path / "binary.md").write_bytes(b"\x00\x01\x02")
     code, _, err = cli(capsys, "render", "binary.md")
     assert (code, err.split(":")[:3]) == (2, ["binary.md", "1", "1"])
+    code, _, err = cli(capsys, "render", "self-compassion-break", "--duration", "2h")
+    assert code == 2 and err.startswith("--duration: this script can last from")
     code, _, err = cli(capsys, "render", "missing.md")
     assert code == 2 and err.startswith("missing.md: no such file or built-in practice")
     code, _, err = cli(capsys, "render", "typo.md", "-o", "x.mp3", "--format", "wav")

@@ -139,7 +139,9 @@ def run_job(job: Job, force: bool = False) -> Outcome:
         else:
             status = STATUS_SKIPPED
     except ScriptError as err:
-        return Outcome(job, STATUS_FAILED, str(err))
+        # An error about an option (say --duration) still has to name the script it hit.
+        reason = str(err) if str(err).startswith(job.source) else f"{job.source}: {err}"
+        return Outcome(job, STATUS_FAILED, reason)
     except SelfkindError as err:
         return Outcome(job, STATUS_FAILED, f"{job.source}: {err}")
     sections = [

@@ -89,19 +89,8 @@ class BarProgress(Progress):
             self._bar.update(self._task, description=text)
 
 
-class _Quiet(Progress):
-    def __enter__(self) -> _Quiet:
-        return self
-
-    def describe(self, text: str) -> None:
-        pass
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-
-def _progress() -> BarProgress | _Quiet:
-    return BarProgress() if sys.stderr.isatty() else _Quiet()
+def _progress() -> Progress:
+    return BarProgress() if sys.stderr.isatty() else Progress()
 
 
 def _duration_option(text: str) -> float:
@@ -250,7 +239,6 @@ def cmd_guide(args: argparse.Namespace) -> int:
         "right": lambda: player.skip(1), "b": lambda: player.skip(-1),
         "left": lambda: player.skip(-1), "q": player.quit,
     }  # fmt: skip
-    quit_early = False
     try:
         if interactive:
             with KeyReader(lambda key: keys.get(key, lambda: None)()):
@@ -549,6 +537,16 @@ def _add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _add_recognizer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "vosk", "pocketsphinx"),
+        default="auto",
+        help="speech recognizer (default: Vosk if a model is installed, else PocketSphinx)",
+    )
+    parser.add_argument("--model", help="Vosk model folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfkind",
@@ -640,8 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument("-o", "--output", help="export to this file instead of the screen")
     journal.add_argument("--journal", help="journal database to use (default: your data folder)")
-    journal.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto")
-    journal.add_argument("--model", help="Vosk model folder, for transcribe")
+    _add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
     journal.set_defaults(run=cmd_journal)
 
@@ -654,8 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("audio", nargs="+", metavar="AUDIO")
     transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
-    transcribe.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto")
-    transcribe.add_argument("--model", help="Vosk model folder")
+    _add_recognizer_options(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
 
     models_parser = commands.add_parser(

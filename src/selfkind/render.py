@@ -35,11 +35,20 @@ DEFAULT_BACKGROUND_LEVEL_DB = -28.0
 class Progress:
     """Where long work reports how far it is; the default reports nowhere."""
 
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
     def start(self, label: str, total: int) -> None:
         pass
 
     def advance(self, amount: int = 1) -> None:
         pass
+
+    def describe(self, text: str) -> None:
+        """Say what is being worked on now (e.g. the file)."""
 
 
 @dataclass
@@ -48,10 +57,13 @@ class Session:
 
     script: Script
     voice: VoiceProfile
-    timeline: Timeline
     mix: SessionMix
     synthesized: int
     """Clips synthesized for this session; the rest came from the cache."""
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.mix.timeline
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ def prepare_session(
         SESSION_RATE_HZ,
         gap_s=voice.gap_s,
         target_duration_s=duration_s if duration_s is not None else script.front.duration_s,
+        target_from=None if duration_s is None else "--duration",
     )
     level_db = script.front.background_level_db
     settings = MixSettings(
@@ -125,7 +138,7 @@ def prepare_session(
     )
     clips = CachedClips(ClipCache(paths.clip_cache_dir()), spoken)
     mix = SessionMix(timeline, clips, settings, ambience)
-    return Session(script, voice, timeline, mix, spoken.synthesized)
+    return Session(script, voice, mix, spoken.synthesized)
 
 
 def speech_lengths(

@@ -7,7 +7,7 @@ clips, so this module never synthesizes; render, guide and batch all share what 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ScriptError
 from .script import Bell, Pause, Reflect, Script, Section, Speech, format_duration
@@ -73,7 +73,6 @@ class Timeline:
     events: tuple[Event, ...]
     """Sorted by start; sections overlap the events they contain."""
     target_duration_s: float | None = None
-    meta: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def duration_s(self) -> float:
@@ -81,15 +80,6 @@ class Timeline:
 
     def of_kind(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
-
-    @property
-    def utterances(self) -> list[str]:
-        """Distinct spoken texts, in order of first use: what must be synthesized."""
-        seen: dict[str, None] = {}
-        for event in self.events:
-            if event.kind == "speech":
-                seen.setdefault(event.text, None)
-        return list(seen)
 
 
 def utterances(script: Script) -> list[str]:
@@ -197,11 +187,14 @@ def compile_timeline(
     sample_rate_hz: int,
     gap_s: float = 0.8,
     target_duration_s: float | None = None,
+    target_from: str | None = None,
 ) -> Timeline:
     """Place every event. ``speech_frames`` maps each utterance text to its clip length.
 
     With a target, elastic pauses are fitted so the session is exactly that long (to the
     sample); when no fit exists the error says the shortest and longest possible lengths.
+    It points at the script's ``duration:`` line, or at ``target_from`` (say, an option)
+    when the target came from there.
     """
     laid_out = _slots(script, speech_frames, sample_rate_hz, gap_s)
     slots = [s for s in laid_out if isinstance(s, _Slot)]
@@ -210,9 +203,9 @@ def compile_timeline(
         target_frames = round(target_duration_s * sample_rate_hz)
         low_s, high_s = length_range_s(script, speech_frames, sample_rate_hz, gap_s)
         if not round(low_s * sample_rate_hz) <= target_frames <= round(high_s * sample_rate_hz):
-            line, col = script.location("duration")
+            line, col = script.location("duration") if target_from is None else (0, 0)
             raise ScriptError(
-                script.path,
+                target_from or script.path,
                 line,
                 col,
                 f"this script can last from {format_duration(low_s)} to "
