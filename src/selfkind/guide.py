@@ -14,19 +14,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import SetupError
 from .master import LOSSLESS_CEILING_DBTP, TARGET_LUFS, Master
 from .mix import SessionMix
-from .sounds import BELL_RING_S, bell_strike, leveled
+from .sounds import BELL_RING_S, bell_strike, leveled, listen_cue
 from .synth import CLIP_LUFS
 from .timeline import Event, Timeline
+
+if TYPE_CHECKING:
+    from .capture import Listener, Reflection
 
 BLOCK_S = 0.1
 """Samples rendered ahead per step; with QUEUE_BLOCKS, how far ahead the producer runs."""
 QUEUE_BLOCKS = 4
+DEVICE_LATENCY_S = 0.1
+"""Audio the sound device holds; PortAudio's "low" (~9 ms here) stutters under load."""
 FADE_S = 0.25
 """Fade for pause, resume and skips."""
 QUIT_FADE_S = 1.5
@@ -80,6 +86,14 @@ class Player:
         self._producer: threading.Thread | None = None
         self._prelude = self._make_prelude(prelude_s)
         self.error: BaseException | None = None
+        self.cues = False
+        """Sound the soft listening cues where reflection steps begin and end (set while a
+        microphone listens at them)."""
+        self._cues = {
+            opening: listen_cue(self.rate, opening)
+            * np.float32(leveled(listen_cue(self.rate, opening), self.rate, CLIP_LUFS - 9))
+            for opening in (True, False)
+        }
 
     def _make_prelude(self, prelude_s: float) -> np.ndarray:
         """A soft bell and a quiet moment to settle before the first word (``--delay``)."""
@@ -109,7 +123,9 @@ class Player:
             channels=1,
             dtype="float32",
             blocksize=0,
-            latency="low",  # keys feel immediate; the producer keeps 0.4 s queued anyway
+            # Room for the interpreter to be busy elsewhere (a recognizer finishing, a file
+            # saved) without the device running dry; keys still answer within half a second.
+            latency=DEVICE_LATENCY_S,
             device=self.device,
             callback=self._callback,
             finished_callback=self._on_finished,
@@ -290,13 +306,29 @@ class Player:
             if paused:
                 time.sleep(0.02)
                 continue
-            block = master.process(mix.render(position, position + self._block))
+            block = master.process(
+                self._with_cues(mix.render(position, position + self._block), position)
+            )
             if fade_in:
                 ramp = np.minimum(np.arange(block.size) / max(fade_in, 1), 1.0)
                 block = block * (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)
                 fade_in = 0
             self._put(position, block)
             position += self._block
+
+    def _with_cues(self, block: np.ndarray, start: int) -> np.ndarray:
+        """Mix in the cues that fall in this block. Placed by frame, so they are exact,
+        and a seek to a step's end (the speaker finished early) still sounds its cue."""
+        if not self.cues or self.timeline is None:
+            return block
+        stop = start + block.size
+        for event in self.timeline.of_kind("reflect"):
+            for frame, opening in ((event.start_frame, True), (event.end_frame, False)):
+                cue = self._cues[opening]
+                lo, hi = max(frame, start), min(frame + cue.size, stop)
+                if lo < hi:
+                    block[lo - start : hi - start] += cue[lo - frame : hi - frame]
+        return block
 
     def _fade_out(self, master: Master, position: int, fade_s: float) -> None:
         assert self.mix is not None
@@ -366,3 +398,106 @@ class Player:
 
     def _on_finished(self) -> None:
         self.status.finished = True
+
+
+class Reflections:
+    """Listens at each reflection step of a playing session and keeps what is said.
+
+    Driven by :meth:`tick` from the display loop; the listening runs in each Listener's
+    own thread. When the speaker finishes before the step's time is up, the session moves
+    on to the step's end; when the time runs out (or the listener skips), listening stops
+    and what was said is kept all the same.
+    """
+
+    def __init__(self, player: Player, listen: Callable[[Event], Listener] | None) -> None:
+        self.player = player
+        self._listen = listen
+        """Opens the microphone and starts a Listener for a step (SetupError if it cannot);
+        None when there is nothing to listen with (then :meth:`turn_off` says why)."""
+        self.listener: Listener | None = None
+        self.partial = ""
+        """What has been heard so far at the current step."""
+        self.messages: queue.Queue[str] = queue.Queue()
+        """Lines for the listener to read: what was kept, or why nothing is heard."""
+        self.kept: list[Reflection] = []
+        self.off_reason = ""
+        self._event: Event | None = None
+        self.on_close: Callable[[], None] = lambda: None
+        """Called once listening is over for the session (to stop a recognizer process)."""
+        player.cues = True
+
+    @property
+    def listening(self) -> bool:
+        return self.listener is not None and not self.listener.done.is_set()
+
+    def done_speaking(self) -> None:
+        """The listener says they have finished (a key): end this step's listening now."""
+        if self.listener is not None:
+            self.listener.stop()
+
+    def on_partial(self, text: str) -> None:
+        self.partial = text
+
+    def tick(self) -> None:
+        player = self.player
+        event = player.current("reflect")
+        listener = self.listener
+        if listener is not None:
+            listener.hold(player.status.paused)
+            if listener.done.is_set():
+                self._finish(listener)
+                if event is not None and event is self._event:
+                    player.command("seek", event.end_frame)  # they finished: go on
+            elif event is not self._event:
+                listener.stop()  # the step is over (its time ran out, or a skip)
+            return
+        if event is None or event is self._event or self.off_reason or self._listen is None:
+            return
+        self._event, self.partial = event, ""
+        try:
+            self.listener = self._listen(event)
+        except SetupError as err:
+            self.turn_off(str(err))
+
+    def turn_off(self, reason: str) -> None:
+        """No listening from here on: the reflections become quiet time."""
+        self.off_reason = reason
+        self.player.cues = False
+        self.messages.put(f"{reason}. The reflections will be quiet time; the session goes on.")
+
+    def _finish(self, listener: Listener) -> None:
+        self.listener = None
+        if listener.error is not None:
+            self.messages.put(
+                f"This reflection could not be saved ({listener.error}); its recording is"
+                " kept and will be added to your journal next time."
+            )
+            return
+        result = listener.result
+        if result is None:
+            return
+        self.kept.append(result)
+        if listener.recognizer_error is not None and not self.off_reason:
+            self.messages.put(
+                f"{listener.recognizer_error}; recordings are kept to transcribe later"
+            )
+        if not result.entry_id:
+            self.messages.put("Nothing was heard, so nothing was kept.")
+        elif result.transcript:
+            self.messages.put(
+                f"Kept in your journal (entry {result.entry_id}): {result.transcript}"
+            )
+        else:
+            self.messages.put(
+                f"Kept in your journal (entry {result.entry_id}), to transcribe later."
+            )
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """At the end of the session (or on quitting): finish and keep what is being said."""
+        listener = self.listener
+        if listener is not None:
+            listener.stop()
+            listener.done.wait(timeout_s)
+            if listener.done.is_set():
+                self._finish(listener)
+        self.on_close()

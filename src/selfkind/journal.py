@@ -155,6 +155,12 @@ class Journal:
             row = self._db.execute("SELECT * FROM entries WHERE id = ?", (entry_id,)).fetchone()
         return _entry(row) if row else None
 
+    def with_audio(self, audio: str) -> Entry | None:
+        """The entry that keeps this audio file, if any."""
+        with self._guard():
+            row = self._db.execute("SELECT * FROM entries WHERE audio = ?", (audio,)).fetchone()
+        return _entry(row) if row else None
+
     def entries(self, status: str | None = None) -> list[Entry]:
         """Every entry, oldest first (optionally only those with a status)."""
         query = "SELECT * FROM entries"

@@ -132,3 +132,29 @@ def leveled(samples: np.ndarray, sample_rate_hz: int, target_lufs: float) -> flo
     if measured <= -100:
         return 0.0
     return float(10 ** ((target_lufs - measured) / 20))
+
+
+LISTEN_CUE_S = 0.6
+
+
+@functools.lru_cache(maxsize=4)
+def listen_cue(sample_rate_hz: int, opening: bool) -> np.ndarray:
+    """Two soft notes that mark when listening starts (rising) and ends (falling).
+
+    Quiet, round and short, so they signal without startling; peak-normalized, to be
+    leveled by the caller. Treat as read-only.
+    """
+    note_s = LISTEN_CUE_S / 2
+    notes_hz = (523.25, 659.25) if opening else (659.25, 523.25)  # C5 and E5
+    t = np.arange(round(note_s * 1.6 * sample_rate_hz)) / sample_rate_hz
+    # A soft attack and an exponential fade, closed to zero at the end.
+    envelope = (1 - np.exp(-t / 0.012)) * np.exp(-t / 0.12) * np.clip((t[-1] - t) / 0.05, 0, 1)
+    out = np.zeros(round(LISTEN_CUE_S * 1.6 * sample_rate_hz) + t.size)
+    for index, freq_hz in enumerate(notes_hz):
+        start = round(index * note_s * sample_rate_hz)
+        tone = np.sin(2 * math.pi * freq_hz * t) + 0.2 * np.sin(4 * math.pi * freq_hz * t)
+        out[start : start + t.size] += tone * envelope
+    out = out[: np.flatnonzero(out)[-1] + 1] if out.any() else out
+    cue = (out / np.max(np.abs(out))).astype(np.float32)
+    cue.setflags(write=False)
+    return cue

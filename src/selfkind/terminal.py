@@ -10,7 +10,7 @@ import threading
 import tty
 from collections.abc import Callable
 
-KEY_NAMES = {"\x1b[C": "right", "\x1b[D": "left", " ": "space"}
+KEY_NAMES = {"\x1b[C": "right", "\x1b[D": "left", " ": "space", "\r": "enter", "\n": "enter"}
 
 
 class KeyReader:

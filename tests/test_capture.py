@@ -1,0 +1,267 @@
+"""Spoken reflections: a real PulseAudio source as the microphone, PortAudio reading it,
+PocketSphinx transcribing, SQLite on disk keeping the result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfkind.capture import PARTIAL_SUFFIX, VoiceActivity
+from selfkind.dsp import Decimator
+from selfkind.errors import SetupError
+from selfkind.journal import Journal
+from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_file
+
+from .conftest import decode, run, word_error_rate
+from .soundserver import PipeMicrophone
+
+FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
+MIC_RATE_HZ = 16000
+
+
+def _fixture(name: str) -> tuple[np.ndarray, str]:
+    audio = FIXTURES / f"{name}.flac"
+    text_file = audio.with_suffix(".txt")
+    return decode(audio, MIC_RATE_HZ), text_file.read_text().strip() if text_file.exists() else ""
+
+
+def _blocks(samples: np.ndarray, block_s: float = 0.1) -> list[np.ndarray]:
+    n = round(block_s * MIC_RATE_HZ)
+    return [samples[i : i + n] for i in range(0, samples.size, n)]
+
+
+def _end_of_speech_s(samples: np.ndarray, activity: VoiceActivity) -> float | None:
+    for index, block in enumerate(_blocks(samples)):
+        if activity.feed(block):
+            return (index + 1) * 0.1
+    return None
+
+
+def test_voice_activity_ends_three_seconds_after_speech() -> None:
+    speech, _ = _fixture("reflection-1")
+    room, _ = _fixture("room-noise")
+    quiet = np.tile(room, 3)  # 9 s of room sound
+    samples = np.concatenate([room[:MIC_RATE_HZ], speech, quiet])
+    last_loud = MIC_RATE_HZ + int(np.flatnonzero(np.abs(speech) > 0.02)[-1])
+    ended_s = _end_of_speech_s(samples, VoiceActivity(end_silence_s=3.0))
+    assert ended_s is not None
+    assert 2.9 <= ended_s - last_loud / MIC_RATE_HZ <= 3.4, ended_s
+
+
+def test_room_sound_and_a_click_are_not_speech() -> None:
+    room, _ = _fixture("room-noise")
+    assert _end_of_speech_s(np.tile(room, 4), VoiceActivity(end_silence_s=1.0)) is None
+    click = np.tile(room, 4).copy()
+    click[MIC_RATE_HZ : MIC_RATE_HZ + 800] += 0.5  # 50 ms knock on the table
+    assert _end_of_speech_s(click, VoiceActivity(end_silence_s=1.0)) is None
+
+
+def test_decimator_keeps_speech_band_and_is_block_size_independent() -> None:
+    t = np.arange(48000) / 48000
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t) + 0.5 * np.sin(2 * np.pi * 20000 * t)).astype(
+        np.float32
+    )
+    whole = Decimator(3).process(tone)
+    pieces = Decimator(3)
+    in_blocks = np.concatenate([pieces.process(tone[i : i + 777]) for i in range(0, 48000, 777)])
+    assert whole.size == in_blocks.size == 16000
+    np.testing.assert_allclose(whole, in_blocks, atol=1e-5)
+    settled = whole[1000:]
+    # The 1 kHz tone passes at its level; the 20 kHz one (above 8 kHz) is gone, not folded.
+    assert abs(np.sqrt(2) * np.sqrt(np.mean(settled**2)) - 0.5) < 0.02
+
+
+def test_recognizer_worker_matches_the_engine_in_process() -> None:
+    audio = FIXTURES / "reflection-2.flac"
+    local = transcribe_file(audio, open_recognizer("pocketsphinx"))
+    worker = RecognizerWorker("pocketsphinx")
+    try:
+        remote = transcribe_file(audio, worker.new())
+        again = transcribe_file(audio, worker.new())  # one worker serves many utterances
+    finally:
+        worker.close()
+    assert remote.text == local.text == again.text and remote.words == local.words
+    broken = RecognizerWorker("vosk", str(FIXTURES))  # not a model folder
+    try:
+        with pytest.raises(SetupError, match="not a complete Vosk model"):
+            broken.new()
+    finally:
+        broken.close()
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "selfkind", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_line(process: subprocess.Popen[str], wanted: str, timeout_s: float) -> list[str]:
+    """Lines of stdout up to and including the first that contains ``wanted``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if wanted in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(timeout_s), f"no {wanted!r} in {lines}"
+    return lines
+
+
+def test_reflect_keeps_audio_and_transcript_in_the_journal(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    speech, truth = _fixture("reflection-2")
+    journal_path = tmp_path / "journal" / "journal.sqlite3"
+    process = _start("reflect", "--prompt", "How are you, really?", "--journal", str(journal_path))
+    _wait_for_line(process, "Listening", 20)
+    time.sleep(0.5)
+    said_at = time.monotonic()
+    microphone.say(speech)
+    out, err = process.communicate(timeout=30)
+    # It ended by itself: the speech, about three seconds of quiet, and little more.
+    took_s = time.monotonic() - said_at
+    assert process.returncode == 0, err
+    spoken_s = np.flatnonzero(np.abs(speech) > 0.02)[-1] / MIC_RATE_HZ
+    assert spoken_s + 2.8 < took_s < spoken_s + 4.5, (spoken_s, took_s)
+    assert "Kept in your journal as entry 1" in out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.prompt == "How are you, really?" and entry.status == "done"
+    assert entry.engine == "pocketsphinx" and entry.words
+    assert word_error_rate(truth, entry.transcript) <= 0.25, entry.transcript
+    assert audio is not None and audio.suffix == ".flac"
+    assert oct(audio.stat().st_mode & 0o777) == "0o600"
+    kept = decode(audio, MIC_RATE_HZ)
+    assert abs(kept.size / MIC_RATE_HZ - entry.duration_s) < 0.05
+    # The recording holds the speech itself (found by correlation, at full level).
+    size = 1 << int(np.ceil(np.log2(kept.size + speech.size)))
+    xc = np.fft.irfft(np.fft.rfft(kept, size) * np.conj(np.fft.rfft(speech, size)), size)
+    lag = int(np.argmax(xc[: kept.size]))
+    piece = kept[lag : lag + speech.size]
+    assert np.corrcoef(piece, speech[: piece.size])[0, 1] > 0.95
+    assert not list(journal_path.parent.glob(f"audio/*{PARTIAL_SUFFIX}"))
+
+
+def test_silence_keeps_nothing(microphone: PipeMicrophone, tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.sqlite3"
+    code, out, err = run("reflect", "--max", "2s", "--journal", str(journal_path))
+    assert code == 0, err
+    assert "Nothing was heard" in out
+    with Journal(journal_path) as journal:
+        assert journal.entries() == []
+        assert not any(journal.audio_dir.iterdir())
+
+
+def test_a_killed_recording_is_recovered_as_a_pending_entry(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    speech, truth = _fixture("reflection-1")
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("reflect", "--prompt", "What do you need?", "--journal", str(journal_path))
+    _wait_for_line(process, "Listening", 20)
+    time.sleep(0.3)
+    microphone.say(np.concatenate([speech, speech]))
+    time.sleep(speech.size / MIC_RATE_HZ + 1.5)
+    partials = list((journal_path.parent / "audio").glob(f"*{PARTIAL_SUFFIX}"))
+    assert len(partials) == 1
+    # Another selfkind running now must leave a recording in progress alone.
+    code, out, _ = run("journal", "list", "--journal", str(journal_path))
+    assert code == 0 and out.strip() == "" and partials[0].exists()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    microphone.spoken.wait(20)
+
+    code, out, err = run("journal", "list", "--journal", str(journal_path))
+    assert code == 0
+    assert "kept as journal entry 1" in err and "(pending)" in out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.prompt == "What do you need?" and entry.status == "pending"
+    assert audio is not None and audio.exists()
+    # Everything up to the kill is there, less at most a second.
+    assert entry.duration_s >= speech.size / MIC_RATE_HZ + 0.5
+    code, out, err = run("journal", "transcribe", "--pending", "--journal", str(journal_path))
+    assert code == 0, err
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.status == "done"
+    # The first saying is all there; the second was cut off by the kill.
+    first = " ".join(entry.transcript.split()[: len(truth.split())])
+    assert word_error_rate(truth, first) <= 0.25, entry.transcript
+
+
+GUIDED = """---
+title: Listening Test
+---
+# Opening
+Take a breath.
+
+[reflect 40s] What would you say to a close friend?
+
+Thank you.
+"""
+
+
+def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
+    sound_server: str, microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    speech, truth = _fixture("reflection-3")
+    script = tmp_path / "listening.md"
+    script.write_text(GUIDED)
+    journal_path = tmp_path / "journal.sqlite3"
+    began = time.monotonic()
+    process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
+    before = _wait_for_line(process, "(listening)", 60)
+    assert any("close friend?" in line for line in before)
+    assert any("listens through your microphone" in line for line in before)
+    time.sleep(1.0)  # after the soft cue, as a person would
+    microphone.say(speech)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    # The 40 s reflection ended when the speaker did, and the session went on.
+    assert time.monotonic() - began < 35
+    assert "Kept in your journal (entry 1)" in out
+    assert out.index("Kept in your journal") < out.index("Thank you.")
+    assert "session has ended" in out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.practice == "Listening Test"
+    assert entry.prompt == "What would you say to a close friend?"
+    assert entry.session_id and entry.status == "done"
+    assert word_error_rate(truth, entry.transcript) <= 0.25, entry.transcript
+    assert audio is not None and decode(audio, MIC_RATE_HZ).size > speech.size
+
+
+def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path: Path) -> None:
+    script = tmp_path / "short.md"
+    script.write_text(GUIDED.replace("[reflect 40s]", "[reflect 2s]"))
+    journal_path = tmp_path / "journal.sqlite3"
+    code, out, err = run(
+        "guide", str(script), "--delay", "0", "--input-device", "no such microphone",
+        "--journal", str(journal_path),
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if "no microphone" in line]
+    assert len(notes) == 1 and "session goes on" in notes[0]
+    assert "session has ended" in out
+    with Journal(journal_path) as journal:
+        assert journal.entries() == []
