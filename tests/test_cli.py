@@ -6,19 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from selfkind.cli import build_parser
+
 from .conftest import cli, ffmpeg_loudness, run
 
-COMMANDS = (
-    (),
-    ("render",),
-    ("check",),
-    ("practices",),
-    ("voices",),
-    ("batch",),
-    ("journal",),
-    ("transcribe",),
-    ("models",),
-)
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every subcommand the parser knows, so a new one cannot ship without help."""
+    actions = build_parser()._subparsers._group_actions  # noqa: SLF001 - argparse keeps them here
+    return [()] + [(name,) for action in actions for name in action.choices]
+
+
+COMMANDS = _commands()
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "selfkind")

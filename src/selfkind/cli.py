@@ -359,7 +359,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from . import journal as journal_store
-
     from .capture import recover
 
     with journal_store.Journal(Path(args.journal) if args.journal else None) as store:

@@ -116,5 +116,8 @@ def microphone_problem(device: int | str | None = None) -> str:
         return str(err)
     except Exception as err:  # PortAudioError, or ValueError for no such device
         detail = str(err).split("\n")[0]
-        return f"no microphone was found ({detail}); see 'selfkind devices'"
+        return (
+            f"no microphone was found ({detail}); see 'selfkind devices' and choose one with"
+            " --input-device"
+        )
     return ""

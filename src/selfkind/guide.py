@@ -338,12 +338,18 @@ class Player:
         self._put(position, (block * ramp).astype(np.float32))
 
     def _drop_queued(self, position: int) -> int:
-        """Forget what was rendered but not yet heard; returns the frame to continue from."""
+        """Forget what was rendered but not yet heard, except the next block, so the device
+        never runs dry while the change is rendered; returns the frame to continue from."""
+        dropped = []
         while True:
             try:
-                self._queue.get_nowait()
+                dropped.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        if dropped and dropped[0] is not None and dropped[0][0] >= 0:
+            start, block = dropped[0]
+            self._queue.put(dropped[0])
+            return start + block.size
         return max(self.status.frame, 0) if self.status.frame >= 0 else position
 
     def _put_end(self) -> None:

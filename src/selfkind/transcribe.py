@@ -14,7 +14,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -161,6 +161,10 @@ class VoskRecognizer:
         return Transcript(readable(self._words), self._words, self.name, self.model)
 
 
+_idle_decoders: list[Any] = []
+"""PocketSphinx decoders between utterances (list.pop and append are atomic)."""
+
+
 class SphinxRecognizer:
     name = "pocketsphinx"
     model = "en-us"
@@ -170,7 +174,15 @@ class SphinxRecognizer:
             from pocketsphinx import Decoder
         except ImportError:
             raise SetupError("pocketsphinx is not installed: pip install pocketsphinx") from None
-        self._decoder = Decoder(samprate=RATE_HZ, loglevel="FATAL")
+        # Loading a decoder takes ~0.3 s (longer than decoding a short reflection), and a
+        # decoder can run utterance after utterance: finished ones are kept for reuse.
+        try:
+            self._decoder = _idle_decoders.pop()
+            # Start from the model's initial normalization, not the last speaker's: the same
+            # audio must give the same words whatever was transcribed before it.
+            self._decoder.reinit_feat()
+        except IndexError:
+            self._decoder = Decoder(samprate=RATE_HZ, loglevel="FATAL")
         self._decoder.start_utt()
 
     def accept(self, pcm: bytes) -> None:
@@ -193,6 +205,7 @@ class SphinxRecognizer:
             words.append(
                 Word(token, segment.start_frame * frame_s, segment.end_frame * frame_s, confidence)
             )
+        _idle_decoders.append(self._decoder)
         return Transcript(readable(words), words, self.name, self.model)
 
 
