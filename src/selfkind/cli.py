@@ -702,6 +702,21 @@ def _add_recognizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="Vosk model folder")
 
 
+def _add_journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--journal", help="journal database to use (default: your data folder)")
+
+
+def _add_listening_options(parser: argparse.ArgumentParser) -> None:
+    """What capturing a spoken reflection needs: guide and reflect share these."""
+    parser.add_argument("--input-device", help="microphone, by number or name (selfkind devices)")
+    parser.add_argument(
+        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
+        help=f"quiet after speech that means you have finished (default {END_SILENCE_S:g}s)",
+    )  # fmt: skip
+    _add_journal_option(parser)
+    _add_recognizer_options(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfkind",
@@ -754,7 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="be guided through a practice live, on the sound card",
         description="Play a script or built-in practice live through the sound card, with"
         " captions. Keys: space pauses, n/right skips a section, b/left goes back, q stops"
-        " gently. Without a terminal, it logs plain lines and takes no keys.",
+        " gently, enter ends listening at a reflection. At [reflect] steps it listens through"
+        " the microphone and keeps what you say in your private journal (--no-reflect: it"
+        " does not). Without a terminal, it logs plain lines and takes no keys.",
     )
     guide.add_argument("script", help="script file, or a built-in practice name")
     guide.add_argument("--duration", type=_duration_option, help="session length, e.g. 10m")
@@ -762,16 +779,10 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )
-    guide.add_argument("--input-device", help="microphone for reflections (number or name)")
     guide.add_argument(
-        "--no-reflect", action="store_true", help="keep reflection steps silent; no microphone"
+        "--no-reflect", action="store_true", help="keep reflection steps quiet; no microphone"
     )
-    guide.add_argument("--journal", help="journal database to use (default: your data folder)")
-    guide.add_argument(
-        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
-        help=f"at a reflection, quiet that means you have finished (default {END_SILENCE_S:g}s)",
-    )  # fmt: skip
-    _add_recognizer_options(guide)
+    _add_listening_options(guide)
     guide.add_argument(
         "--delay", type=_seconds_option, default=5.0,
         help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
@@ -798,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument("-o", "--output", help="export to this file instead of the screen")
-    journal.add_argument("--journal", help="journal database to use (default: your data folder)")
+    _add_journal_option(journal)
     _add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
     journal.set_defaults(run=cmd_journal)
@@ -814,13 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     reflect.add_argument(
         "--max", type=_duration_option, default=300.0, help="longest recording (default 5m)"
     )
-    reflect.add_argument(
-        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
-        help=f"quiet that means you have finished (default {END_SILENCE_S:g}s)",
-    )  # fmt: skip
-    reflect.add_argument("--input-device", help="microphone (number or name)")
-    reflect.add_argument("--journal", help="journal database to use (default: your data folder)")
-    _add_recognizer_options(reflect)
+    _add_listening_options(reflect)
     reflect.set_defaults(run=cmd_reflect)
 
     transcribe = commands.add_parser(
