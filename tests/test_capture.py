@@ -268,7 +268,7 @@ def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path:
         assert journal.entries() == []
 
 
-def test_enter_ends_listening_and_the_session_goes_on(
+def test_back_and_enter_at_a_reflection(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
     script = tmp_path / "keys.md"
@@ -279,6 +279,12 @@ def test_enter_ends_listening_and_the_session_goes_on(
     )
     try:
         assert "(listening)" in _read_until(fd, "(listening)", 60)
+        # Back to hear the prompt again: that listening ends, and the step listens anew.
+        time.sleep(1.0)
+        os.write(fd, b"b")
+        again = _read_until(fd, "Take a breath.", 10)
+        assert "Take a breath." in again
+        assert "(listening)" in _read_until(fd, "(listening)", 30)
         time.sleep(1.0)
         asked = time.monotonic()
         os.write(fd, b"\r")
@@ -299,3 +305,20 @@ def test_reflect_without_a_microphone_says_what_to_do(tmp_path: Path) -> None:
     )
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "--input-device" in err
+
+
+def test_ctrl_c_ends_a_reflection_and_keeps_it(microphone: PipeMicrophone, tmp_path: Path) -> None:
+    speech, _ = _fixture("reflection-4")
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("reflect", "--journal", str(journal_path))
+    _wait_for_line(process, "Listening", 20)
+    microphone.say(speech)
+    time.sleep(2.5)  # in the middle of a sentence
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    microphone.spoken.wait(20)
+    assert process.returncode == 0, err
+    assert "Kept in your journal as entry 1" in out and "Traceback" not in err
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.status == "done" and entry.transcript and 2.0 < entry.duration_s < 4.0

@@ -457,9 +457,11 @@ class Reflections:
             elif event is not self._event:
                 listener.stop()  # the step is over (its time ran out, or a skip)
             return
-        if event is None or event is self._event or self.off_reason or self._listen is None:
+        if event is self._event:
+            return  # still in the step just listened at (or in none)
+        self._event, self.partial = event, ""  # a step entered again is listened at again
+        if event is None or self.off_reason or self._listen is None:
             return
-        self._event, self.partial = event, ""
         try:
             self.listener = self._listen(event)
         except SetupError as err:

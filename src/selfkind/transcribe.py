@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -316,6 +317,9 @@ class _RemoteRecognizer:
 
 def _serve(conn: Connection, engine: str, model: str | None) -> None:
     """The worker process: one recognizer at a time, driven by messages."""
+    # Ctrl-C reaches the whole process group; the parent decides, and still needs the
+    # transcript of what was being said.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(SelfkindError):
         open_recognizer(engine, model)  # load the model now, not when someone speaks
     recognizer: Recognizer | None = None
