@@ -322,3 +322,36 @@ def test_ctrl_c_ends_a_reflection_and_keeps_it(microphone: PipeMicrophone, tmp_p
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
     assert entry.status == "done" and entry.transcript and 2.0 < entry.duration_s < 4.0
+
+
+def test_without_a_recognizer_the_audio_waits_as_pending(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    speech, truth = _fixture("reflection-5")
+    journal_path = tmp_path / "journal.sqlite3"
+    # A Vosk model folder that looks whole but is damaged: it fails only when loaded.
+    damaged = tmp_path / "damaged-model"
+    for part in ("am/final.mdl", "conf/model.conf"):
+        (damaged / part).parent.mkdir(parents=True, exist_ok=True)
+        (damaged / part).write_text("damaged")
+    process = _start("reflect", "--model", str(damaged), "--journal", str(journal_path))
+    _wait_for_line(process, "Listening", 20)
+    microphone.say(speech)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "to transcribe later" in out and "could not be loaded" in err
+    assert "Traceback" not in err
+    code, out, err = run(
+        "journal", "transcribe", "--pending", "--engine", "pocketsphinx",
+        "--journal", str(journal_path),
+    )  # fmt: skip
+    assert code == 0, err
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.status == "done" and word_error_rate(truth, entry.transcript) <= 0.25
+
+
+def test_a_wrong_model_is_said_before_listening(tmp_path: Path) -> None:
+    code, out, err = run("reflect", "--model", str(tmp_path / "nowhere"))
+    assert code == 1 and "Listening" not in out
+    assert "does not exist" in err and len(err.strip().splitlines()) == 1

@@ -1,7 +1,7 @@
 """A spoken reflection: microphone -> audio on disk + live transcript -> journal entry.
 
 What a person says is never lost. The audio goes to a WAV file as it arrives (flushed every
-block, synced to disk every second), beside a small JSON note of what it answers; both are
+block, synced to disk every second), beside a small JSON note of what it answers, and is
 locked while recording. If the program dies, :func:`recover` turns the leftovers into
 pending journal entries the next time. Transcription runs on the same blocks while the
 person speaks, so the text is ready moments after they stop.
@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import SelfkindError, SetupError
 from .journal import STATUS_DONE, STATUS_PENDING, Entry, Journal
-from .transcribe import RATE_HZ, Recognizer
+from .transcribe import RATE_HZ, Recognizer, Transcript
 
 BLOCK_S = 0.1
 END_SILENCE_S = 3.0
@@ -220,6 +220,58 @@ def recover(journal: Journal) -> list[int]:
     return recovered
 
 
+class _Transcribing:
+    """Recognition beside the recording, in a thread of its own: loading a model, or
+    falling behind, never delays what goes to disk or the end-of-speech decision."""
+
+    def __init__(
+        self,
+        make_recognizer: Callable[[], Recognizer],
+        on_partial: Callable[[str], None] | None,
+    ) -> None:
+        self._make = make_recognizer
+        self._on_partial = on_partial
+        self._pcm: queue.Queue[bytes | None] = queue.Queue()
+        self._transcript: Transcript | None = None
+        self.error: SetupError | None = None
+        self._thread = threading.Thread(target=self._run, name="transcribing", daemon=True)
+        self._thread.start()
+
+    def feed(self, pcm: bytes) -> None:
+        self._pcm.put(pcm)
+
+    def finish(self) -> Transcript | None:
+        """The transcript once everything fed is recognized; None if no engine could run."""
+        self._pcm.put(None)
+        self._thread.join()
+        return self._transcript
+
+    def _run(self) -> None:
+        try:
+            recognizer = self._make()
+        except SetupError as err:
+            self.error = err
+        except Exception as err:  # noqa: BLE001 - an engine's own failure: said, audio kept
+            self.error = SetupError(f"the speech recognizer could not start ({err})")
+        if self.error is not None:
+            while self._pcm.get() is not None:
+                pass  # the audio is on disk; it will be transcribed later
+            return
+        failed = False  # an engine that fails mid-way: the audio is kept, to transcribe later
+        while (pcm := self._pcm.get()) is not None:
+            if failed:
+                continue
+            try:
+                recognizer.accept(pcm)
+                if self._on_partial is not None and self._pcm.empty():
+                    self._on_partial(recognizer.partial())
+            except Exception:  # noqa: BLE001
+                failed = True
+        if not failed:
+            with contextlib.suppress(Exception):
+                self._transcript = recognizer.finish()
+
+
 @dataclass
 class Listener:
     """Listens in its own thread until the speaker finishes, ``max_s`` passes, or
@@ -231,9 +283,9 @@ class Listener:
 
     journal_path: Path | None
     make_recognizer: Callable[[], Recognizer] | None
-    """Called in the listening thread once the microphone is open (a recognizer can take a
-    moment to load; nothing said meanwhile is missed). None, or a SetupError from it,
-    keeps the audio as a pending entry."""
+    """Called in a thread of its own once the microphone is open (a recognizer can take a
+    moment to load; what is said meanwhile is on disk, and recognized once it is ready).
+    None, or a SetupError from it, keeps the audio as a pending entry."""
     max_s: float
     context: Context = field(default_factory=Context)
     device: int | str | None = None
@@ -290,25 +342,22 @@ class Listener:
         assert self._microphone is not None
         activity = VoiceActivity(self.end_silence_s)
         ended_by = "stop"
-        recognizer = None
         try:
             recording = PartialRecording(_audio_dir(self.journal_path), self.context)
         except BaseException:
             self._microphone.close()
             raise
+        transcribing = (
+            _Transcribing(self.make_recognizer, self.on_partial) if self.make_recognizer else None
+        )
 
         def take(block: np.ndarray) -> None:
             pcm = (np.clip(block, -1, 1) * 32767).astype("<i2").tobytes()
             recording.write(pcm)
-            if recognizer is not None:
-                recognizer.accept(pcm)
+            if transcribing is not None:
+                transcribing.feed(pcm)
 
         try:
-            if self.make_recognizer is not None:
-                try:
-                    recognizer = self.make_recognizer()
-                except SetupError as err:
-                    self.recognizer_error = err
             while not self._stop.is_set():
                 try:
                     block = self._blocks.get(timeout=0.1)
@@ -317,8 +366,6 @@ class Listener:
                         break  # the device went away: keep what there is
                     continue
                 take(block)
-                if recognizer is not None and self.on_partial is not None:
-                    self.on_partial(recognizer.partial())
                 heard_s = recording.n_frames / RATE_HZ
                 finished = heard_s > self.settle_s and activity.feed(block)
                 if self._held.is_set():
@@ -333,12 +380,9 @@ class Listener:
         finally:
             self._microphone.close()
             recording.close()
-        transcript = None
-        if recognizer is not None:
-            try:
-                transcript = recognizer.finish()
-            except Exception:  # noqa: BLE001 - the audio is kept; it can be transcribed later
-                transcript = None
+        transcript = transcribing.finish() if transcribing is not None else None
+        if transcribing is not None:
+            self.recognizer_error = transcribing.error
         final_wait_s = time.monotonic() - stopped
         if not activity.heard_speech and not (transcript and transcript.text):
             # Only room sound: there is nothing here the person made, so nothing to keep.

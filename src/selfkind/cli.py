@@ -264,7 +264,8 @@ def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Re
         reflections = Reflections(player, None)
         reflections.turn_off(problem)
         return reflections
-    _engine_note(args.engine, args.model)
+    if _check_recognizer(args.engine, args.model):
+        _say_pocketsphinx_stands_in()
     worker = RecognizerWorker(args.engine, args.model)
 
     def listen(event: Event) -> Listener:
@@ -432,23 +433,35 @@ def write_private(path: Path, text: str) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _engine_note(engine: str, model: str | None) -> None:
-    """Say once, up front, when PocketSphinx stands in because no Vosk model is installed."""
+def _check_recognizer(engine: str, model: str | None) -> bool:
+    """Check the recognizer options before any work (a wrong --model is said at once, not
+    after someone has spoken). Returns whether PocketSphinx stands in for Vosk."""
     from .transcribe import find_vosk_model
 
-    if engine == "auto" and find_vosk_model(model) is None:
-        print(
-            "Transcribing with PocketSphinx. For better accuracy, install a Vosk model:"
-            " selfkind models install MODEL.zip",
-            file=sys.stderr,
+    if engine == "pocketsphinx":
+        return False
+    found = find_vosk_model(model)  # raises SetupError for a --model that is not a model
+    if engine == "vosk" and found is None:
+        raise SetupError(
+            "no Vosk model is installed; add one with: selfkind models install MODEL.zip"
         )
+    return found is None
+
+
+def _say_pocketsphinx_stands_in() -> None:
+    print(
+        "Transcribing with PocketSphinx. For better accuracy, install a Vosk model:"
+        " selfkind models install MODEL.zip",
+        file=sys.stderr,
+    )
 
 
 def _recognizer_source(engine: str, model: str | None) -> Callable[[], Recognizer]:
-    """A fresh recognizer per use (each holds one utterance's state)."""
+    """A fresh recognizer per use (each holds one utterance's state), options checked."""
     from .transcribe import open_recognizer
 
-    _engine_note(engine, model)
+    if _check_recognizer(engine, model):
+        _say_pocketsphinx_stands_in()
     return lambda: open_recognizer(engine, model)
 
 
@@ -464,14 +477,18 @@ def _say_recovered(entry_ids: list[int]) -> None:
 def cmd_reflect(args: argparse.Namespace) -> int:
     from .capture import Context, Listener, record, recover
     from .journal import Journal
+    from .transcribe import open_recognizer
 
     journal_path = Path(args.journal) if args.journal else None
     with Journal(journal_path) as store:
         _say_recovered(recover(store))
+    stand_in = _check_recognizer(args.engine, args.model)
     device = _device_option(args.input_device)
     problem = microphone_problem(device)
     if problem:
         raise SetupError(problem)
+    if stand_in:
+        _say_pocketsphinx_stands_in()
     interactive = sys.stdout.isatty()
 
     def show_partial(text: str) -> None:
@@ -481,8 +498,9 @@ def cmd_reflect(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     listener = Listener(
-        journal_path, _recognizer_source(args.engine, args.model), args.max,
-        Context(prompt=args.prompt or ""), device, end_silence_s=args.end_silence,
+        journal_path, lambda: open_recognizer(args.engine, args.model), args.max,
+        Context(prompt=args.prompt or ""), device,
+        end_silence_s=args.end_silence,
         on_partial=show_partial,
     )  # fmt: skip
     if args.prompt:

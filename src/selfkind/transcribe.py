@@ -136,7 +136,13 @@ class VoskRecognizer:
         vosk.SetLogLevel(-1)
         key = str(model_path)
         if key not in _vosk_models:
-            _vosk_models[key] = vosk.Model(key)
+            try:
+                _vosk_models[key] = vosk.Model(key)
+            except Exception:  # vosk raises a bare Exception ("Failed to create a model")
+                raise SetupError(
+                    f"the Vosk model in {model_path} could not be loaded (damaged or not a"
+                    " Vosk model); install it again with: selfkind models install ZIP"
+                ) from None
         self.model = model_path.name
         self._recognizer = vosk.KaldiRecognizer(_vosk_models[key], RATE_HZ)
         self._recognizer.SetWords(True)
