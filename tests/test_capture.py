@@ -18,9 +18,10 @@ from selfkind.capture import PARTIAL_SUFFIX, VoiceActivity
 from selfkind.dsp import Decimator
 from selfkind.errors import SetupError
 from selfkind.journal import Journal
+from selfkind.sounds import listen_cue
 from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_file
 
-from .conftest import decode, run, word_error_rate
+from .conftest import RATE_HZ, Recorder, decode, run, word_error_rate
 from .soundserver import PipeMicrophone
 from .test_guide import _read_until, _spawn_in_terminal
 
@@ -221,6 +222,15 @@ Thank you.
 """
 
 
+def _found_at(sound: np.ndarray, recording: np.ndarray) -> int | None:
+    """Where ``sound`` is heard in ``recording`` at any level (correlation over 0.95)."""
+    size = 1 << int(np.ceil(np.log2(recording.size + sound.size)))
+    xc = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(sound, size)), size)
+    lag = int(np.argmax(xc[: recording.size - sound.size]))
+    piece = recording[lag : lag + sound.size]
+    return lag if np.corrcoef(piece, sound)[0, 1] > 0.95 else None
+
+
 def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -228,6 +238,7 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     script = tmp_path / "listening.md"
     script.write_text(GUIDED)
     journal_path = tmp_path / "journal.sqlite3"
+    recorder = Recorder(sound_server)
     began = time.monotonic()
     process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
     before = _wait_for_line(process, "(listening)", 60)
@@ -236,9 +247,14 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     time.sleep(1.0)  # after the soft cue, as a person would
     microphone.say(speech)
     out, err = process.communicate(timeout=60)
+    heard = recorder.stop()
     assert process.returncode == 0, err
     # The 40 s reflection ended when the speaker did, and the session went on.
     assert time.monotonic() - began < 35
+    # The soft cues sounded: rising as listening began, falling as it ended, in that order.
+    opening = _found_at(listen_cue(RATE_HZ, True), heard)
+    closing = _found_at(listen_cue(RATE_HZ, False), heard)
+    assert opening is not None and closing is not None and opening < closing
     assert "Kept in your journal (entry 1)" in out
     assert out.index("Kept in your journal") < out.index("Thank you.")
     assert "session has ended" in out

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 BLOCK_S = 0.1
 """Samples rendered ahead per step; with QUEUE_BLOCKS, how far ahead the producer runs."""
 QUEUE_BLOCKS = 4
+CUE_GAP_S = 0.5
+"""Quiet between a reflection's closing cue and the words that follow it."""
 DEVICE_LATENCY_S = 0.1
 """Audio the sound device holds; PortAudio's "low" (~9 ms here) stutters under load."""
 FADE_S = 0.25
@@ -306,15 +308,20 @@ class Player:
             if paused:
                 time.sleep(0.02)
                 continue
-            block = master.process(
-                self._with_cues(mix.render(position, position + self._block), position)
-            )
+            block = mix.render(position, position + self._block)
             if fade_in:
                 ramp = np.minimum(np.arange(block.size) / max(fade_in, 1), 1.0)
                 block = block * (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)
                 fade_in = 0
-            self._put(position, block)
+            # Cues after the fade: the closing cue, sounded right after a seek, stays whole.
+            self._put(position, master.process(self._with_cues(block, position)))
             position += self._block
+
+    def closing_frame(self, event: Event) -> int:
+        """Where a reflection step's closing cue starts: so that it has finished, with a
+        breath to spare, before the next words."""
+        n = self._cues[False].size + round(CUE_GAP_S * self.rate)
+        return max(event.start_frame + self._cues[True].size, event.end_frame - n)
 
     def _with_cues(self, block: np.ndarray, start: int) -> np.ndarray:
         """Mix in the cues that fall in this block. Placed by frame, so they are exact,
@@ -323,7 +330,7 @@ class Player:
             return block
         stop = start + block.size
         for event in self.timeline.of_kind("reflect"):
-            for frame, opening in ((event.start_frame, True), (event.end_frame, False)):
+            for frame, opening in ((event.start_frame, True), (self.closing_frame(event), False)):
                 cue = self._cues[opening]
                 lo, hi = max(frame, start), min(frame + cue.size, stop)
                 if lo < hi:
@@ -453,8 +460,11 @@ class Reflections:
             if listener.done.is_set():
                 self._finish(listener)
                 if event is not None and event is self._event:
-                    player.command("seek", event.end_frame)  # they finished: go on
-            elif event is not self._event:
+                    # They have finished: on to the step's closing cue, and the session goes on.
+                    target = player.closing_frame(event)
+                    if player.status.frame < target:
+                        player.command("seek", target)
+            elif event is not self._event or player.status.frame >= player.closing_frame(event):
                 listener.stop()  # the step is over (its time ran out, or a skip)
             return
         if event is self._event:
