@@ -189,10 +189,11 @@ def _keep(journal: Journal, partial: Path, entry: Entry) -> int:
     return entry_id
 
 
-def recover(journal: Journal) -> list[int]:
+def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -> list[int]:
     """Recordings cut off by a crash become pending entries: nothing a person said is lost.
 
-    A recording another process is still making (its file is locked) is left alone.
+    A recording another process is still making (its file is locked) is left alone, and
+    one that cannot be saved now stays where it is for next time (``on_problem`` hears why).
     """
     recovered = []
     for partial in sorted(journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}")):
@@ -200,14 +201,20 @@ def recover(journal: Journal) -> list[int]:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                continue  # being recorded right now
+                continue  # being recorded (or recovered) right now
+            if not partial.exists():
+                continue  # another selfkind recovered it a moment ago
             note_path = partial.with_suffix(".json")
+            n_bytes = max(partial.stat().st_size - _HEADER_BYTES, 0)
+            if n_bytes < MIN_SPEECH_S * RATE_HZ * 2:
+                partial.unlink()  # cut off before anything could have been said
+                note_path.unlink(missing_ok=True)
+                continue
             try:
                 note = json.loads(note_path.read_text("utf-8"))
             except (OSError, ValueError):
                 started = dt.datetime.fromtimestamp(partial.stat().st_mtime).astimezone()
                 note = {"started_at": started.isoformat(timespec="seconds")}
-            n_bytes = max(partial.stat().st_size - _HEADER_BYTES, 0)
             entry = Entry(
                 started_at=str(note.get("started_at", "")),
                 prompt=str(note.get("prompt", "")),
@@ -216,7 +223,11 @@ def recover(journal: Journal) -> list[int]:
                 duration_s=n_bytes / 2 / RATE_HZ,
                 status=STATUS_PENDING,
             )
-            recovered.append(_keep(journal, partial, entry))
+            try:
+                recovered.append(_keep(journal, partial, entry))
+            except SelfkindError as err:
+                if on_problem is not None:
+                    on_problem(str(err))
     return recovered
 
 

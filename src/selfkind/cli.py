@@ -255,7 +255,7 @@ def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Re
         return None
     journal_path = Path(args.journal) if args.journal else None
     with Journal(journal_path) as store:
-        _say_recovered(recover(store))
+        _say_recovered(recover(store, _warn))
     device = _device_option(args.input_device)
     session_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     print(LISTENING_NOTE, flush=True)
@@ -363,7 +363,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
     from .capture import recover
 
     with journal_store.Journal(Path(args.journal) if args.journal else None) as store:
-        _say_recovered(recover(store))
+        _say_recovered(recover(store, _warn))
         if args.action == "list":
             for entry in store.entries():
                 words = entry.transcript or f"({entry.status})"
@@ -465,6 +465,10 @@ def _recognizer_source(engine: str, model: str | None) -> Callable[[], Recognize
     return lambda: open_recognizer(engine, model)
 
 
+def _warn(message: str) -> None:
+    print(f"selfkind: {message}", file=sys.stderr)
+
+
 def _say_recovered(entry_ids: list[int]) -> None:
     for entry_id in entry_ids:
         print(
@@ -481,7 +485,7 @@ def cmd_reflect(args: argparse.Namespace) -> int:
 
     journal_path = Path(args.journal) if args.journal else None
     with Journal(journal_path) as store:
-        _say_recovered(recover(store))
+        _say_recovered(recover(store, _warn))
     stand_in = _check_recognizer(args.engine, args.model)
     device = _device_option(args.input_device)
     problem = microphone_problem(device)
