@@ -259,7 +259,7 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     assert opening is not None and closing is not None and opening < closing
     assert "Kept in your journal (entry 1)" in out
     assert out.index("Kept in your journal") < out.index("Thank you.")
-    assert "session has ended" in out
+    assert "session has ended" in out and "private journal (1 entry)" in out
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
         audio = journal.audio_path(entry)

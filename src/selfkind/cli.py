@@ -284,6 +284,15 @@ def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Re
     return reflections
 
 
+def _say_kept(reflections: Reflections | None) -> None:
+    kept = [r for r in (reflections.kept if reflections else []) if r.entry_id]
+    if kept:
+        print(
+            f"What you said is in your private journal ({len(kept)}"
+            f" {'entry' if len(kept) == 1 else 'entries'}): selfkind journal list"
+        )
+
+
 def cmd_guide(args: argparse.Namespace) -> int:
     script = load_script(args.script)
     resolve_voice(script, args.voice)
@@ -329,6 +338,7 @@ def cmd_guide(args: argparse.Namespace) -> int:
                 reflections.close()
         view.end()
         print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
+        _say_kept(reflections)
         return EXIT_INTERRUPTED
     if reflections is not None:
         reflections.close()
@@ -341,6 +351,7 @@ def cmd_guide(args: argparse.Namespace) -> int:
         print(f"Stopped after {_clock(player.position_s)}. That is completely fine.")
     else:
         print("The session has ended. Thank you for taking this time for yourself.")
+    _say_kept(reflections)
     if player.status.underruns:
         print(f"(audio fell behind {player.status.underruns} times)", file=sys.stderr)
     return EXIT_OK
