@@ -394,3 +394,26 @@ def test_reflect_with_vosk_streams_words_as_they_are_said(
         (entry,) = journal.entries()
     assert entry.engine == "vosk" and entry.model == "model" and entry.words
     assert all(0 <= w["start_s"] < w["end_s"] <= entry.duration_s for w in entry.words)
+
+
+def test_ctrl_c_in_the_guide_while_speaking_keeps_what_was_said(
+    sound_server: str, microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    speech, _ = _fixture("reflection-6")
+    script = tmp_path / "listening.md"
+    script.write_text(GUIDED)
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
+    _wait_for_line(process, "(listening)", 60)
+    time.sleep(1.0)
+    microphone.say(speech)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    microphone.spoken.wait(20)
+    assert process.returncode == 130, err
+    assert "That is completely fine." in out and "Traceback" not in err
+    assert "private journal (1 entry)" in out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.status == "done" and entry.transcript  # the recognizer outlived the Ctrl-C
