@@ -69,6 +69,22 @@ def decode(path: Path, sample_rate_hz: int = RATE_HZ) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4")
 
 
+def best_lag(reference: np.ndarray, recording: np.ndarray) -> int:
+    """Where ``reference`` starts inside ``recording`` (FFT cross-correlation)."""
+    size = 1 << int(np.ceil(np.log2(reference.size + recording.size)))
+    spectrum = np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size))
+    return int(np.argmax(np.fft.irfft(spectrum, size)[: recording.size]))
+
+
+def found_at(sound: np.ndarray, recording: np.ndarray) -> int | None:
+    """Where ``sound`` is heard in ``recording``, at any level (correlation over 0.95)."""
+    lag = best_lag(sound, recording)
+    piece = recording[lag : lag + sound.size]
+    if piece.size < sound.size // 2:
+        return None
+    return lag if np.corrcoef(piece, sound[: piece.size])[0, 1] > 0.95 else None
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     ref = re.findall(r"[a-z']+", reference.lower())
     hyp = re.findall(r"[a-z']+", hypothesis.lower())

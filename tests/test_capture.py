@@ -24,7 +24,7 @@ from selfkind.sounds import listen_cue
 from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_file
 from selfkind.voices import VoiceProfile
 
-from .conftest import FIXTURES, KO_MODEL, RATE_HZ, Recorder, decode, run, word_error_rate
+from .conftest import FIXTURES, KO_MODEL, RATE_HZ, Recorder, decode, found_at, run, word_error_rate
 from .soundserver import PipeMicrophone
 from .test_guide import _read_until, _spawn_in_terminal
 
@@ -154,12 +154,7 @@ def test_reflect_keeps_audio_and_transcript_in_the_journal(
     assert oct(audio.stat().st_mode & 0o777) == "0o600"
     kept = decode(audio, MIC_RATE_HZ)
     assert abs(kept.size / MIC_RATE_HZ - entry.duration_s) < 0.05
-    # The recording holds the speech itself (found by correlation, at full level).
-    size = 1 << int(np.ceil(np.log2(kept.size + speech.size)))
-    xc = np.fft.irfft(np.fft.rfft(kept, size) * np.conj(np.fft.rfft(speech, size)), size)
-    lag = int(np.argmax(xc[: kept.size]))
-    piece = kept[lag : lag + speech.size]
-    assert np.corrcoef(piece, speech[: piece.size])[0, 1] > 0.95
+    assert found_at(speech, kept) is not None  # the speech itself, as it was said
     assert not list(journal_path.parent.glob(f"audio/*{PARTIAL_SUFFIX}"))
 
 
@@ -224,15 +219,6 @@ Thank you.
 """
 
 
-def _found_at(sound: np.ndarray, recording: np.ndarray) -> int | None:
-    """Where ``sound`` is heard in ``recording`` at any level (correlation over 0.95)."""
-    size = 1 << int(np.ceil(np.log2(recording.size + sound.size)))
-    xc = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(sound, size)), size)
-    lag = int(np.argmax(xc[: recording.size - sound.size]))
-    piece = recording[lag : lag + sound.size]
-    return lag if np.corrcoef(piece, sound)[0, 1] > 0.95 else None
-
-
 def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -254,8 +240,8 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     # The 40 s reflection ended when the speaker did, and the session went on.
     assert time.monotonic() - began < 35
     # The soft cues sounded: rising as listening began, falling as it ended, in that order.
-    opening = _found_at(listen_cue(RATE_HZ, True), heard)
-    closing = _found_at(listen_cue(RATE_HZ, False), heard)
+    opening = found_at(listen_cue(RATE_HZ, True), heard)
+    closing = found_at(listen_cue(RATE_HZ, False), heard)
     assert opening is not None and closing is not None and opening < closing
     assert "Kept in your journal (entry 1)" in out
     assert out.index("Kept in your journal") < out.index("Thank you.")

@@ -16,7 +16,7 @@ import pytest
 
 from selfkind.render import load_script, prepare_session, render_session
 
-from .conftest import RATE_HZ, Recorder, decode, load_manifest, run
+from .conftest import RATE_HZ, Recorder, best_lag, decode, load_manifest, run
 
 SCRIPT = """---
 title: Guide Test
@@ -40,13 +40,6 @@ def _audible_span(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0]), int(loud[-1])
 
 
-def _best_lag(reference: np.ndarray, recording: np.ndarray) -> int:
-    """Where ``reference`` starts inside ``recording`` (FFT cross-correlation)."""
-    size = 1 << int(np.ceil(np.log2(reference.size + recording.size)))
-    spectrum = np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size))
-    return int(np.argmax(np.fft.irfft(spectrum, size)[: recording.size]))
-
-
 def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) -> None:
     script = tmp_path / "guide.md"
     script.write_text(SCRIPT)
@@ -64,7 +57,7 @@ def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) 
     assert "session has ended" in out
 
     # Same sound, same length: the audible span matches the file's within 50 ms.
-    lag = _best_lag(rendered, heard)
+    lag = best_lag(rendered, heard)
     aligned = heard[lag : lag + rendered.size]
     assert aligned.size == rendered.size
     start_r, end_r = _audible_span(rendered)
@@ -80,7 +73,7 @@ def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) 
         piece = rendered[start : start + RATE_HZ]
         margin = RATE_HZ // 10
         search = heard[lag + start - margin : lag + start + piece.size + margin]
-        local = _best_lag(piece, search) - margin
+        local = best_lag(piece, search) - margin
         assert abs(local) <= 0.005 * RATE_HZ, (event["text"], local)
 
 
