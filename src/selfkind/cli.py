@@ -258,7 +258,6 @@ def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Re
         _say_recovered(recover(store, _warn))
     device = _device_option(args.input_device)
     session_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    print(LISTENING_NOTE, flush=True)
     problem = microphone_problem(device)
     if problem:
         reflections = Reflections(player, None)
@@ -315,6 +314,8 @@ def cmd_guide(args: argparse.Namespace) -> int:
             f" session to a file instead: selfkind render {args.script}"
         ) from None
     print(SAFETY_NOTE, flush=True)
+    if reflections is not None and not reflections.off_reason:
+        print(LISTENING_NOTE, flush=True)
     if interactive:
         print(KEYS_HELP, flush=True)
     view = GuideView(player, interactive, reflections)
