@@ -99,8 +99,6 @@ class Reflection:
     """'done', 'pending' (kept to transcribe later) or 'empty' (nothing heard)."""
     final_wait_s: float = 0.0
     """From the end of listening to the final transcript, in seconds."""
-    ended_by: str = ""
-    """'silence' (the speaker finished), 'time', or 'stop' (a key, a skip, quitting)."""
 
 
 def _wav_header(sample_rate_hz: int) -> bytes:
@@ -337,10 +335,6 @@ class Listener:
         else:
             self._held.clear()
 
-    def wait(self, timeout_s: float | None = None) -> Reflection | None:
-        self.done.wait(timeout_s)
-        return self.result
-
     def _run(self) -> None:
         try:
             self.result = self._listen()
@@ -352,7 +346,6 @@ class Listener:
     def _listen(self) -> Reflection:
         assert self._microphone is not None
         activity = VoiceActivity(self.end_silence_s)
-        ended_by = "stop"
         try:
             recording = PartialRecording(_audio_dir(self.journal_path), self.context)
         except BaseException:
@@ -382,7 +375,6 @@ class Listener:
                 if self._held.is_set():
                     activity.quiet_s, finished = 0.0, False
                 if finished or heard_s >= self.max_s:
-                    ended_by = "silence" if finished else "time"
                     break
             self._microphone.close()
             stopped = time.monotonic()
@@ -400,7 +392,7 @@ class Listener:
             recording.path.unlink()
             recording.note.unlink(missing_ok=True)
             duration_s = recording.n_frames / RATE_HZ
-            return Reflection(0, duration_s, "", "empty", final_wait_s, ended_by)
+            return Reflection(0, duration_s, "", "empty", final_wait_s)
         entry = Entry(
             started_at=recording.started_at,
             prompt=self.context.prompt,
@@ -415,9 +407,7 @@ class Listener:
         )
         with Journal(self.journal_path) as journal:
             entry_id = _keep(journal, recording.path, entry)
-        return Reflection(
-            entry_id, entry.duration_s, entry.transcript, entry.status, final_wait_s, ended_by
-        )
+        return Reflection(entry_id, entry.duration_s, entry.transcript, entry.status, final_wait_s)
 
 
 def _audio_dir(journal_path: Path | None) -> Path:

@@ -67,7 +67,6 @@ class Microphone:
         block_s: float = 0.1,
     ) -> None:
         sd = _sounddevice()
-        self.sample_rate_hz = sample_rate_hz
         self._on_block = on_block
         errors = []
         self._stream = None
