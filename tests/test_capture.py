@@ -219,16 +219,22 @@ Thank you.
 """
 
 
+def _start_guide(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """`selfkind guide` on GUIDED with its own journal, not on a terminal."""
+    script = tmp_path / "listening.md"
+    script.write_text(GUIDED)
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
+    return process, journal_path
+
+
 def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
     speech, truth = _fixture("reflection-3")
-    script = tmp_path / "listening.md"
-    script.write_text(GUIDED)
-    journal_path = tmp_path / "journal.sqlite3"
     recorder = Recorder(sound_server)
     began = time.monotonic()
-    process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
+    process, journal_path = _start_guide(tmp_path)
     before = _wait_for_line(process, "(listening)", 60)
     assert any("close friend?" in line for line in before)
     assert any("listens through your microphone" in line for line in before)
@@ -386,10 +392,7 @@ def test_ctrl_c_in_the_guide_while_speaking_keeps_what_was_said(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
     speech, _ = _fixture("reflection-6")
-    script = tmp_path / "listening.md"
-    script.write_text(GUIDED)
-    journal_path = tmp_path / "journal.sqlite3"
-    process = _start("guide", str(script), "--delay", "0", "--journal", str(journal_path))
+    process, journal_path = _start_guide(tmp_path)
     _wait_for_line(process, "(listening)", 60)
     time.sleep(1.0)
     microphone.say(speech)
@@ -403,3 +406,8 @@ def test_ctrl_c_in_the_guide_while_speaking_keeps_what_was_said(
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
     assert entry.status == "done" and entry.transcript  # the recognizer outlived the Ctrl-C
+
+
+def test_an_end_silence_of_zero_is_refused() -> None:
+    code, _, err = run("reflect", "--end-silence", "0s")
+    assert code == 2 and "--end-silence" in err and "longer than zero" in err

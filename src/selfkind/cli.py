@@ -45,6 +45,7 @@ from .timeline import Event, utterances
 from .voices import load_voice, voice_names
 
 if TYPE_CHECKING:
+    from .journal import Journal
     from .transcribe import Recognizer
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -195,7 +196,6 @@ class GuideView:
     def tick(self) -> None:
         player = self.player
         if self.reflections is not None:
-            self.reflections.tick()
             self._say_messages()
         if player.timeline is None or player.status.frame < 0:
             if self.interactive:
@@ -246,16 +246,14 @@ class GuideView:
 
 def _reflections(args: argparse.Namespace, player: Player, script: Script) -> Reflections | None:
     """Listening at the script's reflection steps, or None (asked not to, or no steps)."""
-    from .capture import Context, Listener, recover
-    from .journal import Journal
+    from .capture import Context, Listener
     from .sounds import LISTEN_CUE_S
     from .transcribe import RecognizerWorker
 
     if args.no_reflect or not any(isinstance(item, Reflect) for item in script.items):
         return None
-    journal_path = Path(args.journal) if args.journal else None
-    with Journal(journal_path) as store:
-        _say_recovered(recover(store, _warn))
+    with _open_journal(args) as store:
+        journal_path = store.path
     device = _device_option(args.input_device)
     session_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     problem = microphone_problem(device)
@@ -319,6 +317,12 @@ def cmd_guide(args: argparse.Namespace) -> int:
     if interactive:
         print(KEYS_HELP, flush=True)
     view = GuideView(player, interactive, reflections)
+
+    def tick() -> None:
+        if reflections is not None:
+            reflections.tick()
+        view.tick()
+
     done_speaking = reflections.done_speaking if reflections else lambda: None
     keys = {
         "space": player.toggle_pause, "p": player.toggle_pause, "n": lambda: player.skip(1),
@@ -328,9 +332,9 @@ def cmd_guide(args: argparse.Namespace) -> int:
     try:
         if interactive:
             with KeyReader(lambda key: keys.get(key, lambda: None)()):
-                player.wait(view.tick)
+                player.wait(tick)
         else:
-            player.wait(view.tick)
+            player.wait(tick)
     except KeyboardInterrupt:
         player.quit()
         with contextlib.suppress(KeyboardInterrupt):
@@ -372,10 +376,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from . import journal as journal_store
-    from .capture import recover
 
-    with journal_store.Journal(Path(args.journal) if args.journal else None) as store:
-        _say_recovered(recover(store, _warn))
+    with _open_journal(args) as store:
         if args.action == "list":
             for entry in store.entries():
                 words = entry.transcript or f"({entry.status})"
@@ -477,27 +479,29 @@ def _recognizer_source(engine: str, model: str | None) -> Callable[[], Recognize
     return lambda: open_recognizer(engine, model)
 
 
-def _warn(message: str) -> None:
-    print(f"selfkind: {message}", file=sys.stderr)
+def _open_journal(args: argparse.Namespace) -> Journal:
+    """The journal asked for (--journal, else the data folder), with recordings cut off
+    last time recovered into it first and said on stderr."""
+    from .capture import recover
+    from .journal import Journal
 
-
-def _say_recovered(entry_ids: list[int]) -> None:
-    for entry_id in entry_ids:
+    store = Journal(Path(args.journal) if args.journal else None)
+    problems = lambda message: print(f"selfkind: {message}", file=sys.stderr)  # noqa: E731
+    for entry_id in recover(store, problems):
         print(
             f"A recording cut off last time is kept as journal entry {entry_id}"
             " (transcribe it with: selfkind journal transcribe --pending).",
             file=sys.stderr,
         )
+    return store
 
 
 def cmd_reflect(args: argparse.Namespace) -> int:
-    from .capture import Context, Listener, record, recover
-    from .journal import Journal
+    from .capture import Context, Listener, record
     from .transcribe import open_recognizer
 
-    journal_path = Path(args.journal) if args.journal else None
-    with Journal(journal_path) as store:
-        _say_recovered(recover(store, _warn))
+    with _open_journal(args) as store:
+        journal_path = store.path
     stand_in = _check_recognizer(args.engine, args.model)
     device = _device_option(args.input_device)
     problem = microphone_problem(device)
@@ -744,7 +748,7 @@ def _add_listening_options(parser: argparse.ArgumentParser) -> None:
     """What capturing a spoken reflection needs: guide and reflect share these."""
     parser.add_argument("--input-device", help="microphone, by number or name (selfkind devices)")
     parser.add_argument(
-        "--end-silence", type=_seconds_option, default=END_SILENCE_S,
+        "--end-silence", type=_duration_option, default=END_SILENCE_S,
         help=f"quiet after speech that means you have finished (default {END_SILENCE_S:g}s)",
     )  # fmt: skip
     _add_journal_option(parser)

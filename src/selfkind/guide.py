@@ -270,6 +270,7 @@ class Player:
             self._put_end()
             return
         mix, timeline = self.mix, self.timeline
+        cue_marks = self._cue_marks(timeline)
         position = 0
         fade_in = 0
         paused = False
@@ -314,7 +315,7 @@ class Player:
                 block = block * (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)
                 fade_in = 0
             # Cues after the fade: the closing cue, sounded right after a seek, stays whole.
-            self._put(position, master.process(self._with_cues(block, position)))
+            self._put(position, master.process(self._with_cues(block, position, cue_marks)))
             position += self._block
 
     def closing_frame(self, event: Event) -> int:
@@ -323,18 +324,26 @@ class Player:
         n = self._cues[False].size + round(CUE_GAP_S * self.rate)
         return max(event.start_frame + self._cues[True].size, event.end_frame - n)
 
-    def _with_cues(self, block: np.ndarray, start: int) -> np.ndarray:
+    def _cue_marks(self, timeline: Timeline) -> list[tuple[int, np.ndarray]]:
+        """Where each cue starts in the session, and which cue: found once per session."""
+        marks = []
+        for event in timeline.of_kind("reflect"):
+            marks.append((event.start_frame, self._cues[True]))
+            marks.append((self.closing_frame(event), self._cues[False]))
+        return marks
+
+    def _with_cues(
+        self, block: np.ndarray, start: int, marks: list[tuple[int, np.ndarray]]
+    ) -> np.ndarray:
         """Mix in the cues that fall in this block. Placed by frame, so they are exact,
         and a seek to a step's end (the speaker finished early) still sounds its cue."""
-        if not self.cues or self.timeline is None:
+        if not self.cues:
             return block
         stop = start + block.size
-        for event in self.timeline.of_kind("reflect"):
-            for frame, opening in ((event.start_frame, True), (self.closing_frame(event), False)):
-                cue = self._cues[opening]
-                lo, hi = max(frame, start), min(frame + cue.size, stop)
-                if lo < hi:
-                    block[lo - start : hi - start] += cue[lo - frame : hi - frame]
+        for frame, cue in marks:
+            lo, hi = max(frame, start), min(frame + cue.size, stop)
+            if lo < hi:
+                block[lo - start : hi - start] += cue[lo - frame : hi - frame]
         return block
 
     def _fade_out(self, master: Master, position: int, fade_s: float) -> None:
