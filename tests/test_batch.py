@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RATE_HZ, cli, decode
+from .conftest import SESSION_RATE_HZ, cli, decode
 
 GOOD = "# Opening\nA kind word, to begin.\n[pause 2s..20s]\n# Closing\nAnd a kind word to end.\n"
 
@@ -37,7 +37,7 @@ def test_batch_renders_every_combination_and_survives_a_bad_script(
         audio = out / f"{name}.wav"
         assert audio.is_file() and audio.with_suffix(".vtt").is_file()
         expected_s = 15 if name.endswith("15s") else 25
-        assert decode(audio).size / RATE_HZ == pytest.approx(expected_s, abs=0.05)
+        assert decode(audio).size / SESSION_RATE_HZ == pytest.approx(expected_s, abs=0.05)
     index = json.loads((out / "index.json").read_text())
     files = sorted(entry["file"] for entry in index["outputs"])
     assert files == ["nested/two-15s.wav", "nested/two-25s.wav", "one-15s.wav", "one-25s.wav"]

@@ -14,17 +14,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfkind.capture import PARTIAL_SUFFIX, VoiceActivity
 from selfkind.dsp import Decimator
 from selfkind.engines import open_engine
 from selfkind.errors import SetupError
-from selfkind.journal import Journal
+from selfkind.journal.store import Journal
+from selfkind.listen.recognizers import open_recognizer
+from selfkind.listen.recognizers.worker import RecognizerWorker
+from selfkind.listen.recording import PARTIAL_SUFFIX
+from selfkind.listen.transcribe import transcribe_file
+from selfkind.listen.vad import VoiceActivity
 from selfkind.render import write_audio
 from selfkind.sounds import listen_cue
-from selfkind.transcribe import RecognizerWorker, open_recognizer, transcribe_file
 from selfkind.voices import VoiceProfile
 
-from .conftest import FIXTURES, KO_MODEL, RATE_HZ, Recorder, decode, found_at, run, word_error_rate
+from .conftest import (
+    FIXTURES,
+    KO_MODEL,
+    SESSION_RATE_HZ,
+    Recorder,
+    decode,
+    found_at,
+    run,
+    word_error_rate,
+)
 from .soundserver import PipeMicrophone
 from .test_guide import _read_until, _spawn_in_terminal
 
@@ -246,8 +258,8 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     # The 40 s reflection ended when the speaker did, and the session went on.
     assert time.monotonic() - began < 35
     # The soft cues sounded: rising as listening began, falling as it ended, in that order.
-    opening = found_at(listen_cue(RATE_HZ, True), heard)
-    closing = found_at(listen_cue(RATE_HZ, False), heard)
+    opening = found_at(listen_cue(SESSION_RATE_HZ, True), heard)
+    closing = found_at(listen_cue(SESSION_RATE_HZ, False), heard)
     assert opening is not None and closing is not None and opening < closing
     assert "Kept in your journal (entry 1)" in out
     assert out.index("Kept in your journal") < out.index("Thank you.")

@@ -68,3 +68,16 @@ def test_a_usage_mistake_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         cli(capsys, "render", "x.md", "--duration", "soon")
     assert caught.value.code == 2
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists packages by hand (voices/ is mapped in); a new folder must be there."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(root / "src").parts)
+        for init in (root / "src").rglob("__init__.py")
+    }
+    assert found | {"selfkind.shipped_voices"} == listed

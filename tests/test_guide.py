@@ -16,7 +16,7 @@ import pytest
 
 from selfkind.render import load_script, prepare_session, render_session
 
-from .conftest import RATE_HZ, Recorder, best_lag, decode, load_manifest, run
+from .conftest import SESSION_RATE_HZ, Recorder, best_lag, decode, load_manifest, run
 
 SCRIPT = """---
 title: Guide Test
@@ -62,19 +62,19 @@ def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) 
     assert aligned.size == rendered.size
     start_r, end_r = _audible_span(rendered)
     start_h, end_h = _audible_span(aligned)
-    assert abs((end_h - start_h) - (end_r - start_r)) <= 0.05 * RATE_HZ
+    assert abs((end_h - start_h) - (end_r - start_r)) <= 0.05 * SESSION_RATE_HZ
     correlation = np.corrcoef(aligned, rendered)[0, 1]
     assert correlation > 0.9, correlation
     # No gaps: each utterance lines up at the same lag (within 5 ms). (Speech, not the bell,
     # whose steady tone correlates equally well a whole number of periods away.)
     manifest = load_manifest(rendered_path.with_suffix(".json"))
     for event in (e for e in manifest["events"] if e["kind"] == "speech"):
-        start = round(event["start_s"] * RATE_HZ)
-        piece = rendered[start : start + RATE_HZ]
-        margin = RATE_HZ // 10
+        start = round(event["start_s"] * SESSION_RATE_HZ)
+        piece = rendered[start : start + SESSION_RATE_HZ]
+        margin = SESSION_RATE_HZ // 10
         search = heard[lag + start - margin : lag + start + piece.size + margin]
         local = best_lag(piece, search) - margin
-        assert abs(local) <= 0.005 * RATE_HZ, (event["text"], local)
+        assert abs(local) <= 0.005 * SESSION_RATE_HZ, (event["text"], local)
 
 
 def _spawn_in_terminal(*args: str) -> tuple[int, int]:

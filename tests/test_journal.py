@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from selfkind.journal import STATUS_DONE, Entry, Journal, JournalError
+from selfkind.errors import JournalError
+from selfkind.journal.store import STATUS_DONE, Entry, Journal
 
 from .conftest import cli
 
@@ -72,7 +73,7 @@ def test_a_journal_held_by_another_process_gives_a_clear_error(tmp_path: Path, m
     Journal(path).close()
     holder = sqlite3.connect(path)
     holder.execute("BEGIN EXCLUSIVE")
-    monkeypatch.setattr("selfkind.journal.BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("selfkind.journal.store.BUSY_TIMEOUT_S", 0.2)
     with pytest.raises(JournalError, match="in use by another selfkind process"):
         Journal(path).add(Entry("2026-11-22T07:00:00+00:00"))
     holder.rollback()

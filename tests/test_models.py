@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from selfkind import transcribe
+from selfkind.listen import models as transcribe
+from selfkind.listen.recognizers import open_recognizer
 
 from .conftest import KO_MODEL, cli
 
@@ -28,7 +29,7 @@ def test_install_list_use_and_remove(model_zip: Path, capsys: pytest.CaptureFixt
     assert code == 0, err
     assert "Installed vosk-model-small-ko" in out
     assert transcribe.find_vosk_model().name == "vosk-model-small-ko"
-    assert transcribe.open_recognizer().name == "vosk"
+    assert open_recognizer().name == "vosk"
     code, out, _ = cli(capsys, "models", "list")
     assert "vosk-model-small-ko  (used)" in out
     code, _, err = cli(capsys, "models", "install", str(model_zip))

@@ -11,7 +11,7 @@ from selfkind.practices import practice_names
 from selfkind.render import load_script, prepare_session, render_session
 from selfkind.script import Reflect
 
-from .conftest import RATE_HZ, cli, decode
+from .conftest import SESSION_RATE_HZ, cli, decode
 
 NAMES = practice_names()
 TOUCHES_HARD_FEELINGS = {"difficult-emotions", "inner-critic", "forgiveness", "regret", "healing"}
@@ -61,7 +61,7 @@ def test_each_practice_renders_at_5_10_and_20_minutes(name: str, tmp_path: Path)
     for target_s in sorted({300.0, 600.0, 1200.0, claimed_s}):
         out = tmp_path / f"{target_s:.0f}.wav"
         render_session(prepare_session(script, duration_s=target_s), out, "wav")
-        length_s = decode(out).size / RATE_HZ
+        length_s = decode(out).size / SESSION_RATE_HZ
         # Within 0.5 s of the target, and never shorter than the practice claims to be.
         assert abs(length_s - target_s) <= 0.5, (name, target_s, length_s)
         if target_s == claimed_s:

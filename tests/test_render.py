@@ -15,7 +15,7 @@ from selfkind.engines.espeak import EspeakEngine
 from selfkind.render import Progress, load_script, prepare_session, render_session
 from selfkind.voices import load_voice
 
-from .conftest import RATE_HZ, cli, decode, ffmpeg_loudness, load_manifest, rms_db
+from .conftest import SESSION_RATE_HZ, cli, decode, ffmpeg_loudness, load_manifest, rms_db
 
 SCRIPT = """---
 title: Test Session
@@ -68,7 +68,7 @@ def test_outputs_are_written_side_by_side(rendered: dict) -> None:
 
 def test_decoded_length_matches_the_manifest(rendered: dict) -> None:
     manifest = rendered["manifest"]
-    assert rendered["samples"].size == round(manifest["duration_s"] * RATE_HZ)
+    assert rendered["samples"].size == round(manifest["duration_s"] * SESSION_RATE_HZ)
     assert manifest["events"][-1]["end_s"] <= manifest["duration_s"]
 
 
@@ -85,9 +85,9 @@ def test_manifest_lists_every_event_with_its_source_line(rendered: dict) -> None
 def test_pauses_are_silent_and_speech_is_heard(rendered: dict) -> None:
     samples = rendered["samples"]
     for event in rendered["manifest"]["events"]:
-        start, end = round(event["start_s"] * RATE_HZ), round(event["end_s"] * RATE_HZ)
+        start, end = round(event["start_s"] * SESSION_RATE_HZ), round(event["end_s"] * SESSION_RATE_HZ)
         if event["kind"] in ("pause", "reflect") and not _after_bell(rendered, event):
-            inner = samples[start + RATE_HZ // 10 : end - RATE_HZ // 10]
+            inner = samples[start + SESSION_RATE_HZ // 10 : end - SESSION_RATE_HZ // 10]
             assert rms_db(inner) < -70, event
         if event["kind"] == "speech":
             assert rms_db(samples[start:end]) > -30, event
@@ -101,13 +101,13 @@ def _after_bell(rendered: dict, event: dict) -> bool:
 
 def test_bell_rings(rendered: dict) -> None:
     bell = next(e for e in rendered["manifest"]["events"] if e["kind"] == "bell")
-    start = round(bell["start_s"] * RATE_HZ)
-    assert rms_db(rendered["samples"][start : start + RATE_HZ]) > -30
+    start = round(bell["start_s"] * SESSION_RATE_HZ)
+    assert rms_db(rendered["samples"][start : start + SESSION_RATE_HZ]) > -30
 
 
 def test_loudness_and_true_peak_meet_the_spoken_word_target(rendered: dict) -> None:
     samples = rendered["samples"].astype(np.float64)
-    assert pyloudnorm.Meter(RATE_HZ).integrated_loudness(samples) == pytest.approx(-16, abs=1)
+    assert pyloudnorm.Meter(SESSION_RATE_HZ).integrated_loudness(samples) == pytest.approx(-16, abs=1)
     integrated, peak = ffmpeg_loudness(rendered["result"].audio)
     assert integrated == pytest.approx(-16, abs=1)
     assert peak <= -1.0
@@ -118,7 +118,7 @@ def test_no_clicks_at_clip_boundaries(rendered: dict) -> None:
     for event in rendered["manifest"]["events"]:
         if event["kind"] == "speech":
             for edge_s in (event["start_s"], event["end_s"]):
-                edge = round(edge_s * RATE_HZ)
+                edge = round(edge_s * SESSION_RATE_HZ)
                 around = samples[max(edge - 40, 0) : edge + 40]
                 # A click is a step from one sample to the next; clip edges have none.
                 assert np.abs(np.diff(around)).max() < 0.02, edge_s
@@ -143,10 +143,10 @@ def test_speech_is_where_the_captions_say(rendered: dict) -> None:
     for event in rendered["manifest"]["events"]:
         if event["kind"] != "speech" or _after_bell(rendered, event):
             continue
-        start = round(event["start_s"] * RATE_HZ)
-        window = samples[start - RATE_HZ // 2 : start + RATE_HZ // 2]
-        onset = np.flatnonzero(np.abs(window) > 10 ** (-40 / 20))[0] - RATE_HZ // 2
-        assert abs(onset) / RATE_HZ <= 0.05
+        start = round(event["start_s"] * SESSION_RATE_HZ)
+        window = samples[start - SESSION_RATE_HZ // 2 : start + SESSION_RATE_HZ // 2]
+        onset = np.flatnonzero(np.abs(window) > 10 ** (-40 / 20))[0] - SESSION_RATE_HZ // 2
+        assert abs(onset) / SESSION_RATE_HZ <= 0.05
 
 
 def test_rendering_again_gives_the_same_samples(rendered: dict) -> None:
@@ -167,7 +167,7 @@ def test_a_target_duration_is_met_in_the_decoded_file(tmp_path: Path, rendered: 
     out = tmp_path / "fitted.flac"
     session = prepare_session(load_script(str(rendered["script"])), duration_s=40)
     render_session(session, out, "flac")
-    assert decode(out).size / RATE_HZ == pytest.approx(40, abs=0.1)
+    assert decode(out).size / SESSION_RATE_HZ == pytest.approx(40, abs=0.1)
 
 
 def test_mp3_has_title_and_chapters_and_ogg_has_title(tmp_path: Path, rendered: dict) -> None:
@@ -198,7 +198,7 @@ def test_background_sits_under_the_voice_and_ducks(tmp_path: Path) -> None:
     samples = decode(out)
     speech = session.timeline.of_kind("speech")
     pause = next(e for e in session.timeline.of_kind("pause") if e.line == 5)
-    quiet = samples[pause.start_frame + 3 * RATE_HZ : pause.end_frame - 2 * RATE_HZ]
+    quiet = samples[pause.start_frame + 3 * SESSION_RATE_HZ : pause.end_frame - 2 * SESSION_RATE_HZ]
     under = samples[speech[0].start_frame : speech[0].end_frame]
     bed_db, voice_db = rms_db(quiet), rms_db(under)
     assert -60 < bed_db < voice_db - 20  # audible, but well under the voice

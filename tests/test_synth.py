@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from selfkind.cache import ClipCache
+from selfkind.levels import CLIP_LUFS
 from selfkind.loudness import integrated_lufs
 from selfkind.master import true_peak
-from selfkind.synth import CLIP_LUFS, SESSION_RATE_HZ, synthesize_script
+from selfkind.synth import SESSION_RATE_HZ, synthesize_script
 from selfkind.voices import load_voice
 
 

@@ -11,15 +11,11 @@ import pytest
 
 from selfkind.engines import open_engine
 from selfkind.errors import SetupError
+from selfkind.listen.models import find_vosk_model
+from selfkind.listen.recognizers import Word, open_recognizer, readable
+from selfkind.listen.recognizers.vosk import VoskRecognizer
+from selfkind.listen.transcribe import transcribe_file
 from selfkind.render import write_audio
-from selfkind.transcribe import (
-    VoskRecognizer,
-    Word,
-    find_vosk_model,
-    open_recognizer,
-    readable,
-    transcribe_file,
-)
 from selfkind.voices import VoiceProfile
 
 from .conftest import FIXTURES, KO_MODEL, cli, word_error_rate

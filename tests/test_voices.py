@@ -15,7 +15,7 @@ from selfkind.normalize import normalize_for_speech, ordinal_words
 from selfkind.synth import SESSION_RATE_HZ, synthesize_script
 from selfkind.voices import load_voice, voice_names
 
-from .conftest import RATE_HZ, Recorder, cli, decode, rms_db
+from .conftest import Recorder, cli, decode, rms_db
 
 SENTENCE = "Let yourself settle, and notice one slow breath, moving in and moving out."
 
@@ -107,7 +107,7 @@ def test_preview_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, stdout, _ = cli(capsys, "voices", "preview", "natural", "A short hello.", "-o", str(out))
     assert code == 0 and stdout.strip() == str(out)
     samples = decode(out)
-    assert 0.8 < samples.size / RATE_HZ < 5 and rms_db(samples) > -35
+    assert 0.8 < samples.size / SESSION_RATE_HZ < 5 and rms_db(samples) > -35
 
 
 def test_preview_plays_on_the_sound_card(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ScriptError, SetupError
+from . import ffmpeg
+from .errors import ScriptError
 from .script import BUILTIN_BACKGROUNDS, Script
 from .sounds import LOOP_CROSSFADE_S, LoopedSource, leveled, noise_loop
 
@@ -90,28 +90,28 @@ def _decoded(
 def _decode_to(script: Script, spec: str, path: Path, sample_rate_hz: int, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(sample_rate_hz), "-f", "f32le", "pipe:1",
-    ]  # fmt: skip
+        "-i",
+        str(path),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate_hz),
+        "-f",
+        "f32le",
+        "pipe:1",
+    ]
     handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
         with os.fdopen(handle, "wb") as raw:
             try:
-                result = subprocess.run(command, stdout=raw, stderr=subprocess.PIPE, check=False)
-            except FileNotFoundError:
-                raise SetupError(
-                    "ffmpeg is missing; install it with: apt-get install ffmpeg"
-                ) from None
-        if result.returncode != 0:
-            line, col = script.location("background")
-            reason = result.stderr.decode(errors="replace").strip().splitlines()
-            raise ScriptError(
-                script.path,
-                line,
-                col,
-                f"background file '{spec}' could not be read as audio"
-                + (f" ({reason[-1]})" if reason else ""),
-            )
+                ffmpeg.run(command, stdout=raw)
+            except ffmpeg.FfmpegFailed as err:
+                line, col = script.location("background")
+                raise ScriptError(
+                    script.path, line, col,
+                    f"background file '{spec}' could not be read as audio ({err.reason})",
+                ) from None  # fmt: skip
         raw_samples = np.fromfile(temp, dtype="<f4")
         np.save(temp, raw_samples)  # np.save appends .npy to the name
         os.replace(temp + ".npy", target)

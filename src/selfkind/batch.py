@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .encode import publish, temporary_beside
 from .engines import engine_loaded
 from .errors import ScriptError, SelfkindError
+from .files import publish, temporary_beside
 from .practices import practice_text
 from .render import companion_paths, load_script, prepare_session, render_session, resolve_voice
-from .script import format_duration
+from .units import format_duration
 
 STATUS_RENDERED, STATUS_SKIPPED, STATUS_FAILED = "rendered", "skipped", "failed"
 

@@ -9,11 +9,11 @@ renamed into place, so two workers writing the same clip never leave a torn entr
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import replacing
 
 PREPARATION_VERSION = 11
 """Raise when clip preparation (text normalization included) changes, so old entries are
@@ -43,13 +43,5 @@ class ClipCache:
         return np.load(self.path(key))
 
     def store(self, key: str, samples: np.ndarray) -> None:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.save(out, np.ascontiguousarray(samples, dtype=np.float32))
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with replacing(self.path(key)) as temp, open(temp, "wb") as out:
+            np.save(out, np.ascontiguousarray(samples, dtype=np.float32))

@@ -49,7 +49,7 @@ def play(samples: np.ndarray, sample_rate_hz: int, device: str | int | None = No
         ) from None
 
 
-MIC_RATES_HZ = (1, 2, 3, 6)
+MIC_RATE_FACTORS = (1, 2, 3, 6)
 """Multiples of the wanted rate tried in turn (16 kHz, then 32 and 48 kHz, ...): a sound
 card that cannot record at the recognizer's rate is decimated to it."""
 
@@ -70,7 +70,7 @@ class Microphone:
         self._on_block = on_block
         errors = []
         self._stream = None
-        for factor in MIC_RATES_HZ:
+        for factor in MIC_RATE_FACTORS:
             try:
                 self._stream = sd.InputStream(
                     samplerate=sample_rate_hz * factor, channels=1, dtype="float32",
@@ -120,3 +120,41 @@ def microphone_problem(device: int | str | None = None) -> str:
             " --input-device"
         )
     return ""
+
+
+class Speaker:
+    """Mono float32 output at ``sample_rate_hz``, pulled block by block from ``fill`` on
+    PortAudio's thread. ``fill(out, underflow)`` writes ``out`` in place and returns True
+    when the sound is over (the stream then drains and ``on_finished`` is called). As with
+    the microphone, ``fill`` must only copy samples prepared elsewhere."""
+
+    def __init__(
+        self,
+        sample_rate_hz: int,
+        fill: Callable[[np.ndarray, bool], bool],
+        on_finished: Callable[[], None],
+        device: int | str | None = None,
+        latency_s: float = 0.1,
+    ) -> None:
+        self._sd = _sounddevice()
+        self._fill = fill
+        self._stream = self._sd.OutputStream(
+            samplerate=sample_rate_hz, channels=1, dtype="float32", blocksize=0,
+            latency=latency_s, device=device, callback=self._callback,
+            finished_callback=on_finished,
+        )  # fmt: skip
+
+    def _callback(self, outdata: np.ndarray, _frames: int, _time: object, status: object) -> None:
+        if self._fill(outdata[:, 0], bool(getattr(status, "output_underflow", False))):
+            raise self._sd.CallbackStop
+
+    def start(self) -> None:
+        self._stream.start()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._stream.active)
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import SelfkindError, SetupError
+from . import ffmpeg
+from .errors import SelfkindError, UsageError
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
 LOSSY_FORMATS = ("mp3", "ogg")
@@ -51,20 +50,23 @@ def _widen_pipe(stream: object) -> None:
             fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[attr-defined]
 
 
-def temporary_beside(target: Path) -> Path:
-    """A new, empty file in the target's folder, hidden, to be renamed over the target."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    return Path(name)
-
-
-def publish(temp: Path, final: Path) -> None:
-    """Move a finished temporary file into place, with the permissions a new file would get."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(temp, 0o666 & ~umask)
-    os.replace(temp, final)
+def choose_output(source: str, output: str | None, fmt: str | None) -> tuple[Path, str]:
+    """-o and --format agree, or one is inferred from the other; default out/<stem>.mp3."""
+    if output:
+        path = Path(output)
+        suffix = path.suffix.lower().lstrip(".")
+        if fmt is None:
+            if suffix not in FORMATS:
+                raise UsageError(
+                    "-o",
+                    f"cannot tell the format from '{output}'; add --format ({'|'.join(FORMATS)})",
+                )
+            fmt = suffix
+        elif suffix != fmt:
+            raise UsageError("-o", f"'{output}' does not end in .{fmt}, as --format asks")
+        return path, fmt
+    fmt = fmt or "mp3"
+    return Path("out") / f"{Path(source).stem}.{fmt}", fmt
 
 
 class Encoder:
@@ -85,20 +87,13 @@ class Encoder:
         self.chapters = chapters or []
         # One input only: given a second (say, a metadata file) ffmpeg polls its inputs from
         # threads and naps whenever the pipe is momentarily empty, which halves its speed.
-        command = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y"]
-        command += ["-f", "f32le", "-ar", str(sample_rate_hz), "-ac", "1", "-i", "pipe:0"]
+        command = ["-y", "-f", "f32le", "-ar", str(sample_rate_hz), "-ac", "1", "-i", "pipe:0"]
         command += ["-metadata", f"title={title}", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
         command += _CODEC_ARGS[fmt] + [str(path)]
-        try:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-        except FileNotFoundError:
-            raise SetupError("ffmpeg is missing; install it with: apt-get install ffmpeg") from None
+        self._process = ffmpeg.start(command, stdin=subprocess.PIPE)
         _widen_pipe(self._process.stdin)
 
     def write(self, block: np.ndarray) -> None:
-        assert self._process.stdin is not None
         try:
             self._process.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
         except BrokenPipeError:
@@ -106,25 +101,19 @@ class Encoder:
 
     def close(self) -> None:
         """Wait for ffmpeg to finish the file; raises EncodeError if it failed."""
-        assert self._process.stdin is not None
         try:
             self._process.stdin.close()
         except BrokenPipeError:
             pass
-        stderr = self._process.stderr.read() if self._process.stderr else b""
-        code = self._process.wait()
-        if code != 0:
-            reason = stderr.decode(errors="replace").strip().splitlines()
-            raise EncodeError(
-                f"ffmpeg could not write {self.path.name}: {reason[-1] if reason else code}"
-            )
+        try:
+            self._process.finish()
+        except ffmpeg.FfmpegFailed as err:
+            raise EncodeError(f"ffmpeg could not write {self.path.name}: {err.reason}") from None
         if self.fmt == "mp3" and self.chapters:
             write_id3_chapters(self.path, self.chapters)
 
     def abort(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait()
+        self._process.kill()
 
 
 def write_id3_chapters(path: Path, chapters: list[Chapter]) -> None:

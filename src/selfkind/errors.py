@@ -8,8 +8,25 @@ class SelfkindError(Exception):
     """Base of every error selfkind raises on purpose."""
 
 
-class ScriptError(SelfkindError):
-    """Something wrong in a file the user wrote: a script, a voice profile, an option.
+class InputError(SelfkindError):
+    """Something the user gave is wrong (a file, an option): exit status 2."""
+
+
+class UsageError(InputError):
+    """A command-line option or argument that cannot be used; ``what`` names it as the
+    person typed it (``--duration``, ``-o``)."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.message}" if self.what else self.message
+
+
+class ScriptError(InputError):
+    """Something wrong in a file the user wrote: a script, a voice profile, a background.
 
     Carries where it is so the CLI can print ``FILE:LINE:COL: message``; ``line`` and ``col``
     are 1-based, and 0 means "not known" (the part is then left out).
@@ -36,3 +53,19 @@ class SetupError(SelfkindError):
 
     The message is one line that says what to install or run.
     """
+
+
+class JournalError(SelfkindError):
+    """The journal cannot be used right now (held by another process, or unreadable)."""
+
+
+class TranscribeError(SelfkindError):
+    """One audio file could not be read."""
+
+
+class DeviceLost(SetupError):
+    """The output device went away in the middle of a session."""
+
+
+class SynthesisError(SelfkindError):
+    """The engine failed or hung on one utterance."""

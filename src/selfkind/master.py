@@ -13,11 +13,6 @@ import numpy as np
 
 from .dsp import running_min_coarse, windowed_sinc
 
-TARGET_LUFS = -16.0
-"""Integrated loudness of a finished session: a common target for spoken word."""
-LOSSLESS_CEILING_DBTP = -1.5
-LOSSY_CEILING_DBTP = -2.0
-"""Lossy encoders add a little overshoot of their own; leave room for it."""
 LOOKAHEAD_S = 0.008
 HOLD_S = 0.05
 """How long the limiter holds its gain after a peak before letting go."""

@@ -17,14 +17,16 @@ from . import paths
 from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
-from .encode import LOSSY_FORMATS, Chapter, Encoder, publish, temporary_beside
+from .encode import LOSSY_FORMATS, Chapter, Encoder
 from .errors import ScriptError
+from .files import publish, temporary_beside
+from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .loudness import LoudnessMeter
-from .master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS, Master
+from .master import Master
 from .mix import MixSettings, SessionMix
 from .practices import practice_names, practice_text
 from .script import Script, parse_script, read_script_text
-from .synth import CLIP_LUFS, SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
+from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
 from .timeline import Timeline, compile_timeline, length_range_s, utterances
 from .voices import VoiceProfile, load_voice, voice_names
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .errors import ScriptError
+from .units import parse_duration
 
 DIRECTIVES = ("pause", "bell", "reflect")
 FRONT_MATTER_KEYS = (
@@ -26,10 +27,6 @@ FRONT_MATTER_KEYS = (
 BUILTIN_BACKGROUNDS = ("none", "pink-noise", "brown-noise")
 MAX_BELLS = 12
 
-_DURATION_RE = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
-)
 _LEVEL_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*dB$", re.IGNORECASE)
 # One pattern finds every directive on a line: [name args] or an SSML break.
 _TOKEN_RE = re.compile(r"\[(?P<body>[^\[\]]*)\]|<break\s+time\s*=\s*\"(?P<ssml>[^\"]*)\"\s*/?>")
@@ -136,39 +133,6 @@ class Script:
     def location(self, key: str) -> tuple[int, int]:
         """Where a front-matter key was written, or (0, 0) (no location) when it was not."""
         return self.front.locations.get(key, (0, 0))
-
-
-def format_duration(duration_s: float) -> str:
-    """Human form used in messages, e.g. ``3m12s`` or ``1h2m``."""
-    total_s = round(duration_s)
-    hours, rest = divmod(total_s, 3600)
-    minutes, seconds = divmod(rest, 60)
-    out = ""
-    if hours:
-        out += f"{hours}h"
-    if minutes:
-        out += f"{minutes}m"
-    if seconds or not out:
-        out += f"{seconds}s"
-    return out
-
-
-def parse_duration(text: str) -> float:
-    """``500ms``, ``3s``, ``1.5s``, ``2m``, ``1m30s``, ``1h`` -> seconds.
-
-    Raises ValueError with a readable reason; callers add the location.
-    """
-    cleaned = text.strip().lower().replace(" ", "")
-    match = _DURATION_RE.match(cleaned)
-    if not cleaned or not match or not any(match.groupdict().values()):
-        raise ValueError(f"'{text.strip()}' is not a duration (try 500ms, 3s, 1.5s, 2m or 1m30s)")
-    parts = match.groupdict()
-    return (
-        float(parts["h"] or 0) * 3600
-        + float(parts["m"] or 0) * 60
-        + float(parts["s"] or 0)
-        + float(parts["ms"] or 0) / 1000
-    )
 
 
 def read_script_text(data: bytes, path: str) -> str:

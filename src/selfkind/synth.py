@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cache import ClipCache
-from .engines import SynthesisError, engine_loaded, open_engine
-from .master import LOSSY_CEILING_DBTP, TARGET_LUFS, Limiter
+from .engines import engine_loaded, open_engine
+from .errors import SynthesisError
+from .levels import CLIP_LUFS, LOSSY_CEILING_DBTP, TARGET_LUFS
+from .master import Limiter
 from .normalize import normalize_for_speech
 from .sounds import leveled
 from .voices import VoiceProfile
@@ -32,8 +34,6 @@ EDGE_KEEP_S = 0.02
 FADE_S = 0.008
 WORKER_SILENCE_S = 120.0
 """A worker that reports nothing for this long is taken to be stuck."""
-CLIP_LUFS = -18.0
-"""Loudness (BS.1770) every prepared clip is leveled to."""
 CLIP_CEILING_DBTP = LOSSY_CEILING_DBTP - (TARGET_LUFS - CLIP_LUFS) - 0.5
 """Clip peaks stay about this far down, so after the master gain they are under every ceiling."""
 _RELEVEL_ALLOWANCE_DB = 2.0

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ScriptError
-from .script import Bell, Pause, Reflect, Script, Section, Speech, format_duration
+from .script import Bell, Pause, Reflect, Script, Section, Speech
+from .units import format_duration
 
 LEAD_IN_S = 1.5
 """Silence before the first sound, so the fade-in never touches a word."""

@@ -10,12 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import SelfkindError, SetupError
+from ..errors import SetupError
 from ..voices import VoiceProfile
-
-
-class SynthesisError(SelfkindError):
-    """The engine failed or hung on one utterance."""
 
 
 class SpeechEngine(Protocol):

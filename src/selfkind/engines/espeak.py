@@ -26,9 +26,8 @@ import wave
 
 import numpy as np
 
-from ..errors import SetupError
+from ..errors import SetupError, SynthesisError
 from ..voices import VoiceProfile
-from . import SynthesisError
 
 ESPEAK_RATE_HZ = 22050
 """pyttsx3's espeak driver always writes 16-bit mono WAV at this rate."""

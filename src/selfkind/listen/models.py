@@ -9,6 +9,7 @@ place only once it is complete and valid.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import urllib.request
@@ -16,8 +17,45 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ScriptError, SetupError
-from .transcribe import check_vosk_model, models_dir
+from .. import paths
+from ..errors import ScriptError, SetupError
+
+VOSK_MODEL_ENV = "SELFKIND_VOSK_MODEL"
+
+
+_VOSK_REQUIRED = ("am/final.mdl", "conf/model.conf")
+
+
+def check_vosk_model(path: Path) -> None:
+    """Raise SetupError naming what a Vosk model folder lacks."""
+    if not path.is_dir():
+        raise SetupError(f"the Vosk model folder {path} does not exist")
+    missing = [part for part in _VOSK_REQUIRED if not (path / part).is_file()]
+    if missing:
+        raise SetupError(
+            f"{path} is not a complete Vosk model: missing {', '.join(missing)}"
+            " (unpack the model's zip, or use: selfkind models install ZIP)"
+        )
+
+
+def models_dir() -> Path:
+    return paths.user_data_dir() / "models"
+
+
+def find_vosk_model(explicit: str | None = None) -> Path | None:
+    """--model, then $SELFKIND_VOSK_MODEL, then the first model in the user data dir."""
+    for given in (explicit, os.environ.get(VOSK_MODEL_ENV)):
+        if given:
+            path = Path(given).expanduser()
+            check_vosk_model(path)
+            return path
+    folder = models_dir()
+    if folder.is_dir():
+        for candidate in sorted(folder.iterdir()):
+            if all((candidate / part).is_file() for part in _VOSK_REQUIRED):
+                return candidate
+    return None
+
 
 _CHUNK = 1 << 16
 

@@ -14,19 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import SetupError
-from .master import LOSSLESS_CEILING_DBTP, TARGET_LUFS, Master
-from .mix import SessionMix
-from .sounds import BELL_RING_S, bell_strike, leveled, listen_cue
-from .synth import CLIP_LUFS
-from .timeline import Event, Timeline
-
-if TYPE_CHECKING:
-    from .capture import Listener, Reflection
+from ..devices import Speaker
+from ..errors import DeviceLost
+from ..levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, TARGET_LUFS
+from ..master import Master
+from ..mix import SessionMix
+from ..sounds import BELL_RING_S, bell_strike, leveled, listen_cue
+from ..timeline import Event, Timeline
 
 BLOCK_S = 0.1
 """Samples rendered ahead per step; with QUEUE_BLOCKS, how far ahead the producer runs."""
@@ -41,10 +38,6 @@ QUIT_FADE_S = 1.5
 """A gentle close: never an abrupt cut."""
 BACK_GRACE_S = 3.0
 """Back within this long after a section starts goes to the one before it."""
-
-
-class DeviceLost(SetupError):
-    """The output device went away in the middle of a session."""
 
 
 @dataclass
@@ -88,10 +81,10 @@ class Player:
         self._producer: threading.Thread | None = None
         self._prelude = self._make_prelude(prelude_s)
         self.error: BaseException | None = None
-        self.cues = False
+        self.listening_cues = False
         """Sound the soft listening cues where reflection steps begin and end (set while a
         microphone listens at them)."""
-        self._cues = {
+        self._cue_sounds = {
             opening: listen_cue(self.rate, opening)
             * np.float32(leveled(listen_cue(self.rate, opening), self.rate, CLIP_LUFS - 9))
             for opening in (True, False)
@@ -116,21 +109,10 @@ class Player:
 
     def start(self) -> None:
         """Open the device and begin: the prelude sounds at once while the session is prepared."""
-        import sounddevice as sd
-
         self._producer = threading.Thread(target=self._produce, name="mixer", daemon=True)
         self._producer.start()
-        self._stream = sd.OutputStream(
-            samplerate=self.rate,
-            channels=1,
-            dtype="float32",
-            blocksize=0,
-            # Room for the interpreter to be busy elsewhere (a recognizer finishing, a file
-            # saved) without the device running dry; keys still answer within half a second.
-            latency=DEVICE_LATENCY_S,
-            device=self.device,
-            callback=self._callback,
-            finished_callback=self._on_finished,
+        self._stream = Speaker(
+            self.rate, self._fill, self._on_finished, self.device, DEVICE_LATENCY_S
         )
         self._stream.start()
 
@@ -188,7 +170,6 @@ class Player:
         self._stop.set()
         if self._stream is not None:
             try:
-                self._stream.stop()
                 self._stream.close()
             finally:
                 self._stream = None
@@ -321,15 +302,15 @@ class Player:
     def closing_frame(self, event: Event) -> int:
         """Where a reflection step's closing cue starts: so that it has finished, with a
         breath to spare, before the next words."""
-        n = self._cues[False].size + round(CUE_GAP_S * self.rate)
-        return max(event.start_frame + self._cues[True].size, event.end_frame - n)
+        n = self._cue_sounds[False].size + round(CUE_GAP_S * self.rate)
+        return max(event.start_frame + self._cue_sounds[True].size, event.end_frame - n)
 
     def _cue_marks(self, timeline: Timeline) -> list[tuple[int, np.ndarray]]:
         """Where each cue starts in the session, and which cue: found once per session."""
         marks = []
         for event in timeline.of_kind("reflect"):
-            marks.append((event.start_frame, self._cues[True]))
-            marks.append((self.closing_frame(event), self._cues[False]))
+            marks.append((event.start_frame, self._cue_sounds[True]))
+            marks.append((self.closing_frame(event), self._cue_sounds[False]))
         return marks
 
     def _with_cues(
@@ -337,7 +318,7 @@ class Player:
     ) -> np.ndarray:
         """Mix in the cues that fall in this block. Placed by frame, so they are exact,
         and a seek to a step's end (the speaker finished early) still sounds its cue."""
-        if not self.cues:
+        if not self.listening_cues:
             return block
         stop = start + block.size
         for frame, cue in marks:
@@ -387,11 +368,11 @@ class Player:
 
     # -- the audio thread -----------------------------------------------------------------------
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: object) -> None:
-        import sounddevice as sd
-
-        if status and getattr(status, "output_underflow", False):
+    def _fill(self, out: np.ndarray, underflow: bool) -> bool:
+        """The Speaker's callback: copy queued samples into ``out``; True at the end."""
+        if underflow:
             self.status.underruns += 1
+        frames = out.size
         written = 0
         while written < frames:
             if self._current is None:
@@ -401,130 +382,23 @@ class Player:
                     # Waiting for the first block, or paused, is silence by design.
                     if self._playing and not self.status.paused:
                         self.status.underruns += 1
-                    outdata[written:, 0] = 0
-                    return
+                    out[written:] = 0
+                    return False
                 if item is None:
-                    outdata[written:, 0] = 0
-                    raise sd.CallbackStop
+                    out[written:] = 0
+                    return True
                 self._current, self._offset = item, 0
                 self._playing = True
             start, block = self._current
             take = min(frames - written, block.size - self._offset)
-            outdata[written : written + take, 0] = block[self._offset : self._offset + take]
+            out[written : written + take] = block[self._offset : self._offset + take]
             self._offset += take
             written += take
             # Prelude blocks have negative starts: the session's clock has not begun.
             self.status.frame = start + self._offset if start >= 0 else -1
             if self._offset >= block.size:
                 self._current = None
+        return False
 
     def _on_finished(self) -> None:
         self.status.finished = True
-
-
-class Reflections:
-    """Listens at each reflection step of a playing session and keeps what is said.
-
-    Driven by :meth:`tick` from the display loop; the listening runs in each Listener's
-    own thread. When the speaker finishes before the step's time is up, the session moves
-    on to the step's end; when the time runs out (or the listener skips), listening stops
-    and what was said is kept all the same.
-    """
-
-    def __init__(self, player: Player, listen: Callable[[Event], Listener] | None) -> None:
-        self.player = player
-        self._listen = listen
-        """Opens the microphone and starts a Listener for a step (SetupError if it cannot);
-        None when there is nothing to listen with (then :meth:`turn_off` says why)."""
-        self.listener: Listener | None = None
-        self.partial = ""
-        """What has been heard so far at the current step."""
-        self.messages: queue.Queue[str] = queue.Queue()
-        """Lines for the listener to read: what was kept, or why nothing is heard."""
-        self.kept: list[Reflection] = []
-        self.off_reason = ""
-        self._event: Event | None = None
-        self.on_close: Callable[[], None] = lambda: None
-        """Called once listening is over for the session (to stop a recognizer process)."""
-        player.cues = True
-
-    @property
-    def listening(self) -> bool:
-        return self.listener is not None and not self.listener.done.is_set()
-
-    def done_speaking(self) -> None:
-        """The listener says they have finished (a key): end this step's listening now."""
-        if self.listener is not None:
-            self.listener.stop()
-
-    def on_partial(self, text: str) -> None:
-        self.partial = text
-
-    def tick(self) -> None:
-        player = self.player
-        event = player.current("reflect")
-        listener = self.listener
-        if listener is not None:
-            listener.hold(player.status.paused)
-            if listener.done.is_set():
-                self._finish(listener)
-                if event is not None and event is self._event:
-                    # They have finished: on to the step's closing cue, and the session goes on.
-                    target = player.closing_frame(event)
-                    if player.status.frame < target:
-                        player.command("seek", target)
-            elif event is not self._event or player.status.frame >= player.closing_frame(event):
-                listener.stop()  # the step is over (its time ran out, or a skip)
-            return
-        if event is self._event:
-            return  # still in the step just listened at (or in none)
-        self._event, self.partial = event, ""  # a step entered again is listened at again
-        if event is None or self.off_reason or self._listen is None:
-            return
-        try:
-            self.listener = self._listen(event)
-        except SetupError as err:
-            self.turn_off(str(err))
-
-    def turn_off(self, reason: str) -> None:
-        """No listening from here on: the reflections become quiet time."""
-        self.off_reason = reason
-        self.player.cues = False
-        self.messages.put(f"{reason}. The reflections will be quiet time; the session goes on.")
-
-    def _finish(self, listener: Listener) -> None:
-        self.listener = None
-        if listener.error is not None:
-            self.messages.put(
-                f"This reflection could not be saved ({listener.error}); its recording is"
-                " kept and will be added to your journal next time."
-            )
-            return
-        result = listener.result
-        if result is None:
-            return
-        self.kept.append(result)
-        if listener.recognizer_error is not None and not self.off_reason:
-            self.messages.put(
-                f"{listener.recognizer_error}; recordings are kept to transcribe later"
-            )
-        if not result.entry_id:
-            self.messages.put("Nothing was heard, so nothing was kept.")
-        elif result.transcript:
-            self.messages.put(
-                f"Kept in your journal (entry {result.entry_id}): {result.transcript}"
-            )
-        else:
-            self.messages.put(
-                f"Kept in your journal (entry {result.entry_id}), to transcribe later."
-            )
-
-    def close(self, timeout_s: float = 30.0) -> None:
-        """At the end of the session (or on quitting): finish and keep what is being said."""
-        listener = self.listener
-        if listener is not None:
-            listener.stop()
-            listener.done.wait(timeout_s)
-            if listener.done.is_set():
-                self._finish(listener)
-        self.on_close()

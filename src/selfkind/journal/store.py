@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import SelfkindError
+from .. import paths
+from ..errors import JournalError
 
 STATUS_DONE, STATUS_PENDING = "done", "pending"
 BUSY_TIMEOUT_S = 5.0
@@ -54,10 +54,6 @@ CREATE TRIGGER IF NOT EXISTS entries_au AFTER UPDATE ON entries BEGIN
     VALUES (new.id, new.transcript, new.prompt, new.practice);
 END;
 """
-
-
-class JournalError(SelfkindError):
-    """The journal cannot be used right now (held by another process, or unreadable)."""
 
 
 @dataclass
@@ -208,23 +204,3 @@ def _entry(row: sqlite3.Row) -> Entry:
     values = dict(row)
     values["words"] = json.loads(values["words"] or "[]")
     return Entry(**values)
-
-
-def export_markdown(entries: list[Entry]) -> str:
-    """The journal as a diary: date, practice, the prompt, and what was said."""
-    lines = ["# Reflections", ""]
-    for entry in entries:
-        date = entry.started_at.replace("T", " ")[:16]
-        lines.append(f"## {date}" + (f" · {entry.practice}" if entry.practice else ""))
-        lines.append("")
-        if entry.prompt:
-            lines += [f"> {entry.prompt}", ""]
-        if entry.status == STATUS_PENDING and not entry.transcript:
-            lines += ["*(recorded; not transcribed yet)*", ""]
-        else:
-            lines += [entry.transcript or "*(nothing was said)*", ""]
-    return "\n".join(lines)
-
-
-def export_json(entries: list[Entry]) -> str:
-    return json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,130 @@
+"""What every command shares: exit codes, the progress bar, and option parsers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..listen.vad import END_SILENCE_S
+from ..render import Progress
+from ..units import parse_duration
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
+
+
+class BarProgress(Progress):
+    """A rich progress bar on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            TaskProgressColumn,
+            TextColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task: int | None = None
+
+    def __enter__(self) -> BarProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.stop()
+
+    def start(self, label: str, total: int) -> None:
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(label, total=max(total, 1))
+
+    def advance(self, amount: int = 1) -> None:
+        if self._task is not None:
+            self._bar.advance(self._task, amount)
+
+    def describe(self, text: str) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, description=text)
+
+
+def progress_bar() -> Progress:
+    return BarProgress() if sys.stderr.isatty() else Progress()
+
+
+def duration_option(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the duration must be longer than zero")
+    return value
+
+
+def seconds_option(text: str) -> float:
+    try:
+        return parse_duration(text) if text not in ("0", "0s") else 0.0
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def device_option(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(max(int(seconds), 0), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def list_option(parse: Callable[[str], T]) -> Callable[[str], list[T]]:
+    def parse_list(text: str) -> list[T]:
+        return [parse(part.strip()) for part in text.split(",") if part.strip()]
+
+    return parse_list
+
+
+def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help=f"{what} (default: the cores)"
+    )
+
+
+def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "vosk", "pocketsphinx"),
+        default="auto",
+        help="speech recognizer (default: Vosk if a model is installed, else PocketSphinx)",
+    )
+    parser.add_argument("--model", help="Vosk model folder")
+
+
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--journal", help="journal database to use (default: your data folder)")
+
+
+def add_listening_options(parser: argparse.ArgumentParser) -> None:
+    """What capturing a spoken reflection needs: guide and reflect share these."""
+    parser.add_argument("--input-device", help="microphone, by number or name (selfkind devices)")
+    parser.add_argument(
+        "--end-silence", type=duration_option, default=END_SILENCE_S,
+        help=f"quiet after speech that means you have finished (default {END_SILENCE_S:g}s)",
+    )  # fmt: skip
+    add_journal_option(parser)
+    add_recognizer_options(parser)

@@ -1,0 +1,207 @@
+"""guide and devices: a session played live, and the sound devices it can use."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+
+from ..background import check_background
+from ..devices import list_devices
+from ..errors import SetupError
+from ..guide.player import QUIT_FADE_S, Player
+from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
+from ..mix import SessionMix
+from ..render import load_script, prepare_session, resolve_voice
+from ..script import Reflect, Script
+from ..synth import SESSION_RATE_HZ
+from ..terminal import KeyReader
+from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option
+from .listen import check_recognizer, open_journal, say_pocketsphinx_stands_in
+
+SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
+
+
+KEYS_HELP = (
+    "space: pause/resume   n or \u2192: next section   b or \u2190: back   q: stop"
+    "   enter: done speaking"
+)
+
+
+LISTENING_NOTE = (
+    "At the reflection steps, selfkind listens through your microphone (a soft chime marks"
+    " it) and keeps what you say in your private journal on this computer. To keep them"
+    " quiet instead, use --no-reflect."
+)
+
+
+class GuideView:
+    """What the listener sees: one live line on a terminal, plain log lines otherwise."""
+
+    def __init__(
+        self, player: Player, interactive: bool, reflections: ReflectionSteps | None = None
+    ) -> None:
+        self.player = player
+        self.interactive = interactive
+        self.reflections = reflections
+        self._last: tuple[str, str] = ("", "")
+
+    def tick(self) -> None:
+        player = self.player
+        if self.reflections is not None:
+            self._say_messages()
+        if player.timeline is None or player.status.frame < 0:
+            if self.interactive:
+                self._line("Settling in...")
+            return
+        section = player.current("section")
+        caption = player.current("speech")
+        section_text = section.text if section else ""
+        caption_text = caption.text if caption else ""
+        if self.reflections is not None and self.reflections.listening:
+            caption_text = "(listening)"
+            if self.interactive and self.reflections.partial:
+                caption_text = f"(listening) {self.reflections.partial[-60:]}"
+        elapsed, total = player.position_s, player.timeline.duration_s
+        if self.interactive:
+            width = shutil.get_terminal_size((80, 24)).columns
+            done = int(20 * min(elapsed / total, 1.0)) if total else 0
+            state = "paused" if player.status.paused else ""
+            bar = "#" * done + "." * (20 - done)
+            head = f"{section_text} {clock(elapsed)}/{clock(total)} [{bar}] {state}"
+            self._line(f"{head} {caption_text}"[: width - 1])
+        elif (section_text, caption_text) != self._last:
+            if section_text != self._last[0] and section_text:
+                print(f"[{clock(elapsed)}] {section_text}", flush=True)
+            if caption_text != self._last[1] and caption_text:
+                print(f"[{clock(elapsed)}]   {caption_text}", flush=True)
+            self._last = (section_text, caption_text)
+
+    def _say_messages(self) -> None:
+        assert self.reflections is not None
+        while not self.reflections.messages.empty():
+            text = self.reflections.messages.get()
+            if self.interactive:
+                self._line("")
+            print(f"[{clock(self.player.position_s)}]   {text}", flush=True)
+
+    def _line(self, text: str) -> None:
+        sys.stdout.write("\r\x1b[2K" + text)
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        if self.reflections is not None:
+            self._say_messages()
+        if self.interactive:
+            sys.stdout.write("\r\x1b[2K")
+            sys.stdout.flush()
+
+
+def _reflections(
+    args: argparse.Namespace, player: Player, script: Script
+) -> ReflectionSteps | None:
+    """Listening at the script's reflection steps, or None (asked not to, or no steps)."""
+    if args.no_reflect or not any(isinstance(item, Reflect) for item in script.items):
+        return None
+    with open_journal(args) as store:
+        journal_path = store.path
+    options = ListeningOptions(
+        journal_path, device_option(args.input_device), args.engine, args.model, args.end_silence
+    )
+    if check_recognizer(options.engine, options.model):
+        say_pocketsphinx_stands_in()
+    return listen_at_steps(player, options)
+
+
+def _say_kept(reflections: ReflectionSteps | None) -> None:
+    kept = [r for r in (reflections.kept if reflections else []) if r.entry_id]
+    if kept:
+        print(
+            f"What you said is in your private journal ({len(kept)}"
+            f" {'entry' if len(kept) == 1 else 'entries'}): selfkind journal list"
+        )
+
+
+def cmd_guide(args: argparse.Namespace) -> int:
+    script = load_script(args.script)
+    resolve_voice(script, args.voice)
+    check_background(script, script.front.background)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+
+    def prepare() -> SessionMix:
+        return prepare_session(script, args.voice, args.duration).mix
+
+    player = Player(prepare, SESSION_RATE_HZ, device_option(args.output_device), args.delay)
+    reflections = _reflections(args, player, script)
+    try:
+        player.start()
+    except SetupError:
+        raise
+    except Exception as err:  # PortAudio's errors are plain exceptions from its C layer
+        player.close()
+        raise SetupError(
+            f"no sound output device could be opened ({err}); to listen later, render the"
+            f" session to a file instead: selfkind render {args.script}"
+        ) from None
+    print(SAFETY_NOTE, flush=True)
+    if reflections is not None and not reflections.off_reason:
+        print(LISTENING_NOTE, flush=True)
+    if interactive:
+        print(KEYS_HELP, flush=True)
+    view = GuideView(player, interactive, reflections)
+
+    def tick() -> None:
+        if reflections is not None:
+            reflections.tick()
+        view.tick()
+
+    done_speaking = reflections.done_speaking if reflections else lambda: None
+    keys = {
+        "space": player.toggle_pause, "p": player.toggle_pause, "n": lambda: player.skip(1),
+        "right": lambda: player.skip(1), "b": lambda: player.skip(-1),
+        "left": lambda: player.skip(-1), "q": player.quit, "enter": done_speaking,
+    }  # fmt: skip
+    try:
+        if interactive:
+            with KeyReader(lambda key: keys.get(key, lambda: None)()):
+                player.wait(tick)
+        else:
+            player.wait(tick)
+    except KeyboardInterrupt:
+        player.quit()
+        with contextlib.suppress(KeyboardInterrupt):
+            player.wait(timeout_s=QUIT_FADE_S + 2)
+            if reflections is not None:
+                reflections.close()
+        view.end()
+        print(f"Stopped after {clock(player.position_s)}. That is completely fine.")
+        _say_kept(reflections)
+        return EXIT_INTERRUPTED
+    if reflections is not None:
+        reflections.close()
+    view.end()
+    if player.error is not None:
+        raise player.error
+    timeline = player.timeline
+    quit_early = timeline is not None and player.position_s < timeline.duration_s - 1
+    if quit_early:
+        print(f"Stopped after {clock(player.position_s)}. That is completely fine.")
+    else:
+        print("The session has ended. Thank you for taking this time for yourself.")
+    _say_kept(reflections)
+    if player.status.underruns:
+        print(f"(audio fell behind {player.status.underruns} times)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    for device in list_devices():
+        roles = []
+        if device["max_output_channels"]:
+            roles.append("output")
+        if device["max_input_channels"]:
+            roles.append("input")
+        marks = "".join(" (default " + r + ")" for r in device.get("default_for", []))
+        print(f"{device['index']:3}  {device['name']:40} {'/'.join(roles)}{marks}")
+    return EXIT_OK

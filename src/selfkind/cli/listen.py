@@ -1,0 +1,221 @@
+"""reflect, transcribe, models, journal: what a person says, heard and kept."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..devices import microphone_problem
+from ..errors import SetupError, UsageError
+from .common import EXIT_FAILED, EXIT_OK, device_option, progress_bar
+
+if TYPE_CHECKING:
+    from ..journal.store import Journal
+    from ..listen.recognizers import Recognizer
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    from ..journal.export import export_json, export_markdown, write_private
+
+    with open_journal(args) as store:
+        if args.action == "list":
+            for entry in store.entries():
+                words = entry.transcript or f"({entry.status})"
+                print(
+                    f"{entry.id:4}  {entry.started_at[:16]}  {entry.practice[:24]:24}  {words[:60]}"
+                )
+        elif args.action == "search":
+            if not args.argument:
+                raise UsageError("journal search", "say what to search for")
+            for entry in store.search(args.argument):
+                print(f"{entry.id:4}  {entry.started_at[:16]}  {entry.transcript[:70]}")
+        elif args.action in ("show", "delete"):
+            entry_id = int(args.argument) if (args.argument or "").isdigit() else 0
+            entry = store.get(entry_id)
+            if entry is None:
+                raise UsageError(
+                    "journal", f"no entry '{args.argument}' (see: selfkind journal list)"
+                )
+            if args.action == "delete":
+                store.delete(entry_id)
+                print(f"Deleted entry {entry_id}, with its audio.")
+            else:
+                sys.stdout.write(export_markdown([entry]))
+        elif args.action == "transcribe":
+            from ..listen.transcribe import transcribe_file
+
+            if args.pending or args.argument is None:
+                targets = store.entries("pending")
+            else:
+                found = store.get(int(args.argument)) if args.argument.isdigit() else None
+                if found is None:
+                    raise UsageError("journal", f"no entry '{args.argument}'")
+                targets = [found]
+            make_recognizer = recognizer_source(args.engine, args.model)
+            for entry in targets:
+                audio = store.audio_path(entry)
+                if audio is None or not audio.is_file():
+                    print(f"entry {entry.id}: no audio kept", file=sys.stderr)
+                    continue
+                result = transcribe_file(audio, make_recognizer())
+                words = [w.__dict__ for w in result.words]
+                store.update_transcript(entry.id, result.text, words, result.engine, result.model)
+                print(f"{entry.id:4}  {result.text}")
+        elif args.action == "export":
+            entries = store.entries()
+            text = export_json(entries) if args.format == "json" else export_markdown(entries)
+            if args.output:
+                write_private(Path(args.output), text)
+                print(args.output)
+            else:
+                sys.stdout.write(text)
+    return EXIT_OK
+
+
+def check_recognizer(engine: str, model: str | None) -> bool:
+    """The recognizer options, checked before any work; True if PocketSphinx stands in."""
+    from ..listen.recognizers import check_options
+
+    return check_options(engine, model)
+
+
+def say_pocketsphinx_stands_in() -> None:
+    print(
+        "Transcribing with PocketSphinx. For better accuracy, install a Vosk model:"
+        " selfkind models install MODEL.zip",
+        file=sys.stderr,
+    )
+
+
+def recognizer_source(engine: str, model: str | None) -> Callable[[], Recognizer]:
+    """A fresh recognizer per use (each holds one utterance's state), options checked."""
+    from ..listen.recognizers import open_recognizer
+
+    if check_recognizer(engine, model):
+        say_pocketsphinx_stands_in()
+    return lambda: open_recognizer(engine, model)
+
+
+def open_journal(args: argparse.Namespace) -> Journal:
+    """The journal asked for (--journal, else the data folder), with recordings cut off
+    last time recovered into it first and said on stderr."""
+    from ..journal.keep import open_journal as open_and_recover
+
+    def recovered(entry_id: int) -> None:
+        print(
+            f"A recording cut off last time is kept as journal entry {entry_id}"
+            " (transcribe it with: selfkind journal transcribe --pending).",
+            file=sys.stderr,
+        )
+
+    def problem(message: str) -> None:
+        print(f"selfkind: {message}", file=sys.stderr)
+
+    return open_and_recover(Path(args.journal) if args.journal else None, recovered, problem)
+
+
+def cmd_reflect(args: argparse.Namespace) -> int:
+    from ..listen.listener import Listener, record
+    from ..listen.recognizers import open_recognizer
+    from ..listen.recording import Context
+
+    with open_journal(args) as store:
+        journal_path = store.path
+    stand_in = check_recognizer(args.engine, args.model)
+    device = device_option(args.input_device)
+    problem = microphone_problem(device)
+    if problem:
+        raise SetupError(problem)
+    if stand_in:
+        say_pocketsphinx_stands_in()
+    interactive = sys.stdout.isatty()
+
+    def show_partial(text: str) -> None:
+        if interactive and text:
+            width = shutil.get_terminal_size((80, 24)).columns
+            sys.stdout.write("\r\x1b[2K" + text[-(width - 1) :])
+            sys.stdout.flush()
+
+    listener = Listener(
+        journal_path, lambda: open_recognizer(args.engine, args.model), args.max,
+        Context(prompt=args.prompt or ""), device,
+        end_silence_s=args.end_silence,
+        on_partial=show_partial,
+    )  # fmt: skip
+    if args.prompt:
+        print(args.prompt)
+    print(
+        "Listening. Take your time; it stops a few seconds after you finish (or press Ctrl-C).",
+        flush=True,
+    )
+    reflection = record(listener)
+    if interactive:
+        sys.stdout.write("\r\x1b[2K")
+    if listener.recognizer_error is not None:
+        print(f"selfkind: {listener.recognizer_error}", file=sys.stderr)
+    if not reflection.entry_id:
+        print("Nothing was heard, so nothing was kept.")
+        return EXIT_OK
+    how = "to transcribe later" if reflection.status == "pending" else reflection.transcript
+    print(f"Kept in your journal as entry {reflection.entry_id}: {how}")
+    return EXIT_OK
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from ..errors import TranscribeError
+    from ..listen.transcribe import transcribe_file
+
+    make_recognizer = recognizer_source(args.engine, args.model)
+    failed = 0
+    results = []
+    for name in args.audio:
+        try:
+            transcript = transcribe_file(Path(name), make_recognizer())
+        except TranscribeError as err:
+            print(f"selfkind: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            results.append({"file": name, **transcript.to_dict()})
+        else:
+            print(f"{name}: {transcript.text}" if len(args.audio) > 1 else transcript.text)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..listen import models
+    from ..listen.models import find_vosk_model
+
+    if args.action == "list":
+        active = find_vosk_model()
+        for path in models.installed():
+            print(f"{path.name}{'  (used)' if path == active else ''}  {path}")
+        if not models.installed():
+            print("No Vosk model installed; transcription uses PocketSphinx's English model.")
+        return EXIT_OK
+    if not args.source:
+        raise UsageError(f"models {args.action}", "name a model (zip, folder or URL)")
+    if args.action == "remove":
+        print(f"Removed {models.remove(args.source)}")
+        return EXIT_OK
+    with progress_bar() as progress:
+        progress.start("Downloading", 1)
+        state = {"total": 0}
+
+        def on_progress(done: int, total: int) -> None:
+            if total and total != state["total"]:
+                state["total"] = total
+                progress.start("Downloading", total)
+            progress.advance(done - getattr(on_progress, "done", 0))
+            on_progress.done = done  # type: ignore[attr-defined]
+
+        path = models.install(args.source, args.sha256, on_progress)
+    print(f"Installed {path.name} at {path}")
+    return EXIT_OK

@@ -1,0 +1,192 @@
+"""The command line's shape: every command, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import __version__
+from ..encode import FORMATS
+from ..listen.vad import END_SILENCE_S  # noqa: F401
+from .common import (
+    add_jobs,
+    add_journal_option,
+    add_listening_options,
+    add_recognizer_options,
+    duration_option,
+    list_option,
+    seconds_option,
+)
+from .guide import cmd_devices, cmd_guide
+from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
+from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfkind",
+        description="Voice-guided self-compassion practice, offline: render scripts to audio.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfkind {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    render = commands.add_parser(
+        "render",
+        help="render a script or built-in practice to an audio file with captions",
+        description="Render a script (a .md file, or the name of a built-in practice) to an"
+        " audio file, with WebVTT captions and a JSON timeline beside it.",
+    )
+    render.add_argument("script", help="script file, or a built-in practice name")
+    render.add_argument("-o", "--output", help="audio file to write (default out/<name>.<format>)")
+    render.add_argument("--format", choices=FORMATS, help="audio format (default mp3, or from -o)")
+    render.add_argument(
+        "--duration", type=duration_option, help="session length, e.g. 10m; fits the pauses"
+    )
+    render.add_argument("--voice", help="voice profile name or .toml file (see 'selfkind voices')")
+    add_jobs(render, "speech synthesis processes")
+    render.set_defaults(run=cmd_render)
+
+    batch_parser = commands.add_parser(
+        "batch",
+        help="render many scripts, at several lengths and in several voices",
+        description="Render every script found (folders are searched recursively; built-in"
+        " practice names work too) for every length and voice asked for, skipping outputs"
+        " that are up to date. Writes index.json and playlist.m3u in the output folder."
+        " Exit 1 if any script failed.",
+    )
+    batch_parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts or folders")
+    batch_parser.add_argument("-o", "--output", required=True, help="output folder")
+    batch_parser.add_argument("--format", choices=FORMATS, default="mp3")
+    batch_parser.add_argument(
+        "--duration",
+        type=list_option(duration_option),
+        help="lengths, comma-separated (e.g. 5m,10m,20m); default: each script's own",
+    )
+    batch_parser.add_argument(
+        "--voice", type=list_option(str), help="voices, comma-separated (default: each script's)"
+    )
+    add_jobs(batch_parser, "worker processes")
+    batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
+    batch_parser.set_defaults(run=cmd_batch)
+
+    guide = commands.add_parser(
+        "guide",
+        help="be guided through a practice live, on the sound card",
+        description="Play a script or built-in practice live through the sound card, with"
+        " captions. Keys: space pauses, n/right skips a section, b/left goes back, q stops"
+        " gently, enter ends listening at a reflection. At [reflect] steps it listens through"
+        " the microphone and keeps what you say in your private journal (--no-reflect: it"
+        " does not). Without a terminal, it logs plain lines and takes no keys.",
+    )
+    guide.add_argument("script", help="script file, or a built-in practice name")
+    guide.add_argument("--duration", type=duration_option, help="session length, e.g. 10m")
+    guide.add_argument("--voice", help="voice profile name (see 'selfkind voices')")
+    guide.add_argument(
+        "--output-device", help="output device number or name (see 'selfkind devices')"
+    )
+    guide.add_argument(
+        "--no-reflect", action="store_true", help="keep reflection steps quiet; no microphone"
+    )
+    add_listening_options(guide)
+    guide.add_argument(
+        "--delay", type=seconds_option, default=5.0,
+        help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
+    )  # fmt: skip
+    guide.set_defaults(run=cmd_guide)
+
+    devices = commands.add_parser(
+        "devices",
+        help="list sound devices",
+        description="List the input and output devices as PortAudio sees them.",
+    )
+    devices.set_defaults(run=cmd_devices)
+
+    journal = commands.add_parser(
+        "journal",
+        help="your private journal of spoken reflections",
+        description="Read, search, export or delete the reflections kept in your private"
+        " journal (SQLite in your data folder; nothing leaves this machine).",
+    )
+    journal.add_argument(
+        "action", nargs="?",
+        choices=("list", "show", "search", "export", "delete", "transcribe"), default="list",
+    )  # fmt: skip
+    journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
+    journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
+    journal.add_argument("-o", "--output", help="export to this file instead of the screen")
+    add_journal_option(journal)
+    add_recognizer_options(journal)
+    journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
+    journal.set_defaults(run=cmd_journal)
+
+    reflect = commands.add_parser(
+        "reflect",
+        help="speak a reflection now; it is transcribed and kept in your journal",
+        description="Listen through the microphone until you have finished speaking (a few"
+        " seconds of quiet), --max runs out, or Ctrl-C; transcribe it offline and keep the"
+        " audio and the text in your private journal.",
+    )
+    reflect.add_argument("--prompt", help="the question you are answering, kept with it")
+    reflect.add_argument(
+        "--max", type=duration_option, default=300.0, help="longest recording (default 5m)"
+    )
+    add_listening_options(reflect)
+    reflect.set_defaults(run=cmd_reflect)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="turn recordings into text, offline",
+        description="Transcribe recordings (any format ffmpeg reads) offline: with Vosk when a"
+        " model is installed, else with PocketSphinx's English model. A file that cannot be"
+        " read is reported in one line and the others are still done (exit 1).",
+    )
+    transcribe.add_argument("audio", nargs="+", metavar="AUDIO")
+    transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
+    add_recognizer_options(transcribe)
+    transcribe.set_defaults(run=cmd_transcribe)
+
+    models_parser = commands.add_parser(
+        "models",
+        help="speech-recognition models: list, install, remove",
+        description="List, install or remove Vosk models. SOURCE is a model zip, an unpacked"
+        " model folder, or a URL (the only time selfkind uses the network), checked against"
+        " --sha256 when given.",
+    )
+    models_parser.add_argument(
+        "action", nargs="?", choices=("list", "install", "remove"), default="list"
+    )
+    models_parser.add_argument("source", nargs="?", metavar="SOURCE|NAME")
+    models_parser.add_argument("--sha256", help="expected SHA-256 of the zip")
+    models_parser.set_defaults(run=cmd_models)
+
+    check = commands.add_parser(
+        "check",
+        help="check scripts for mistakes without rendering",
+        description="Check scripts for mistakes without rendering; exit 2 if any has one.",
+    )
+    check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    check.set_defaults(run=cmd_check)
+
+    practices = commands.add_parser(
+        "practices",
+        help="list the built-in practices, or show one",
+        description="List the built-in practices (name, title, usual length, the range of"
+        " lengths it can be rendered at, tags), or print one's script with 'show NAME'.",
+    )
+    practices.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    practices.add_argument("name", nargs="?", help="practice to show")
+    add_jobs(practices, "speech synthesis processes")
+    practices.set_defaults(run=cmd_practices)
+
+    voices = commands.add_parser(
+        "voices",
+        help="list the voice profiles, or hear one",
+        description="List the voice profiles (the shipped ones and your own, with whether each"
+        " can speak on this machine), or 'preview NAME [TEXT]' to hear one on the sound card"
+        " or write it to a file with -o.",
+    )
+    voices.add_argument("action", nargs="?", choices=("list", "preview"), default="list")
+    voices.add_argument("name", nargs="?", help="voice to preview")
+    voices.add_argument("text", nargs="?", help="what the preview says")
+    voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
+    voices.set_defaults(run=cmd_voices)
+    return parser

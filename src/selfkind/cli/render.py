@@ -1,0 +1,168 @@
+"""render, batch, check, practices, voices: scripts into sound."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import batch
+from ..background import check_background
+from ..devices import play
+from ..encode import FORMATS, choose_output
+from ..engines import unavailable_reason
+from ..errors import ScriptError, SetupError, UsageError
+from ..practices import practice_names, practice_text
+from ..render import (
+    load_script,
+    preview_samples,
+    render_file,
+    resolve_voice,
+    script_length_range,
+    write_audio,
+)
+from ..script import Section
+from ..timeline import utterances
+from ..units import format_duration
+from ..voices import load_voice, voice_names
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, progress_bar
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    audio_path, fmt = choose_output(args.script, args.output, args.format)
+    with progress_bar() as progress:
+        rendered = render_file(
+            args.script,
+            audio_path,
+            fmt,
+            voice_name=args.voice,
+            duration_s=args.duration,
+            jobs=args.jobs,
+            progress=progress,
+        )
+    print(
+        f"Rendered {format_duration(rendered.duration_s)} at"
+        f" {rendered.loudness_lufs:.1f} LUFS ({rendered.synthesized} new clips):"
+    )
+    for path in (rendered.audio, rendered.captions, rendered.manifest):
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    out_dir = Path(args.output)
+    durations = args.duration or [None]
+    voices = args.voice or [None]
+    jobs = batch.plan(args.paths, out_dir, args.format, durations, voices)
+    if not jobs:
+        raise UsageError(args.paths[0], "no scripts (.md files) found here")
+    batch.remove_stale_parts(out_dir)
+    workers = max(1, min(args.jobs, len(jobs)))
+    on_terminal = sys.stderr.isatty()
+    done = 0
+
+    def report(outcome: batch.Outcome) -> None:
+        nonlocal done
+        done += 1
+        if on_terminal:
+            progress.advance()
+            progress.describe(f"{Path(outcome.job.output).name}")
+        else:
+            print(f"[{done}/{len(jobs)}] {outcome.status}: {outcome.job.output}", flush=True)
+
+    with progress_bar() as progress:
+        progress.start(f"Rendering {len(jobs)} files", len(jobs))
+        outcomes = batch.run_batch(jobs, workers, force=args.force, on_outcome=report)
+    index_path, playlist_path = batch.write_index(out_dir, outcomes)
+    counts = {s: 0 for s in (batch.STATUS_RENDERED, batch.STATUS_SKIPPED, batch.STATUS_FAILED)}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    for outcome in outcomes:
+        if outcome.status == batch.STATUS_FAILED:
+            print(f"failed: {outcome.reason}", file=sys.stderr)
+    print(
+        f"{counts['rendered']} rendered, {counts['skipped']} up to date,"
+        f" {counts['failed']} failed; index: {index_path}, playlist: {playlist_path}"
+    )
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    for source in args.scripts:
+        try:
+            script = load_script(source)
+            resolve_voice(script, None)
+            check_background(script, script.front.background)
+        except ScriptError as err:
+            print(err, file=sys.stderr)
+            worst = EXIT_BAD_INPUT
+            continue
+        sections = sum(1 for item in script.items if isinstance(item, Section))
+        print(f"{source}: ok ({len(utterances(script))} utterances, {sections} sections)")
+    return worst
+
+
+def cmd_practices(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        data = practice_text(args.name or "")
+        if data is None:
+            known = ", ".join(practice_names())
+            raise UsageError(args.name or "", f"no built-in practice by that name ({known})")
+        sys.stdout.write(data.decode("utf-8"))
+        return EXIT_OK
+    rows = []
+    with progress_bar() as progress:
+        names = practice_names()
+        progress.start("Measuring the practices", len(names))
+        for name in names:
+            script = load_script(name)
+            low_s, high_s = script_length_range(script, jobs=args.jobs)
+            rows.append((name, script, low_s, high_s))
+            progress.advance()
+    for name, script, low_s, high_s in rows:
+        default = format_duration(script.front.duration_s) if script.front.duration_s else "-"
+        span = f"{format_duration(low_s)}-{format_duration(high_s)}"
+        tags = ", ".join(script.front.tags)
+        print(f"{name:26} {script.title:28} {default:>4}  ({span:>11})  {tags}")
+    return EXIT_OK
+
+
+PREVIEW_TEXT = (
+    "Welcome. Let yourself settle, and take one slow breath in, and out. You are doing enough."
+)
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    if args.action == "preview":
+        return _preview_voice(args)
+    for name in voice_names():
+        profile = load_voice(name)
+        reason = unavailable_reason(profile)
+        status = "ready" if reason is None else f"not usable: {reason}"
+        print(f"{name:12} {profile.engine:7} {profile.description}  [{status}]")
+    return EXIT_OK
+
+
+def _preview_voice(args: argparse.Namespace) -> int:
+    if not args.name:
+        raise UsageError("voices preview", "name a voice to preview (see: selfkind voices)")
+    try:
+        profile = load_voice(args.name)
+    except KeyError:
+        known = ", ".join(voice_names())
+        raise UsageError(args.name, f"unknown voice (known: {known})") from None
+    reason = unavailable_reason(profile)
+    if reason:
+        raise SetupError(f"voice '{profile.name}' cannot speak here: {reason}")
+    samples, rate = preview_samples(profile, args.text or PREVIEW_TEXT)
+    if args.output:
+        path = Path(args.output)
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise UsageError("-o", f"'{args.output}' should end in one of: {', '.join(FORMATS)}")
+        write_audio(samples, rate, path, fmt, f"{profile.name} voice preview")
+        print(path)
+    else:
+        play(samples, rate)
+    return EXIT_OK

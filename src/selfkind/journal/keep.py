@@ -1,0 +1,102 @@
+"""Keeping what was heard: a finished recording becomes FLAC + a journal entry, and
+recordings cut off by a crash are recovered as pending entries, so nothing a person said
+is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import ffmpeg
+from ..errors import SelfkindError
+from ..files import replacing
+from ..listen.recognizers import RATE_HZ
+from ..listen.recording import HEADER_BYTES, PARTIAL_SUFFIX, pcm_of
+from ..listen.vad import MIN_SPEECH_S
+from .store import STATUS_PENDING, Entry, Journal
+
+
+def keep(journal: Journal, partial: Path, entry: Entry) -> int:
+    """Turn a closed partial recording into FLAC + a journal entry, then remove it.
+
+    Safe to repeat after a crash at any step: the FLAC name comes from the recording's,
+    and an entry that already points at it is not added twice.
+    """
+    stem = partial.name[: -len(PARTIAL_SUFFIX)]
+    flac = journal.audio_dir / f"{stem}.flac"
+    try:
+        with replacing(flac, 0o600) as temp:
+            ffmpeg.run(
+                ["-y", "-f", "s16le", "-ar", str(RATE_HZ), "-ac", "1", "-i", "pipe:0",
+                 "-c:a", "flac", "-f", "flac", str(temp)],
+                input_bytes=pcm_of(partial),
+            )  # fmt: skip
+    except ffmpeg.FfmpegFailed as err:
+        raise SelfkindError(
+            f"could not save the recording {partial} as FLAC; it is kept as it is ({err.reason})"
+        ) from None
+    entry.audio = flac.name
+    existing = journal.with_audio(flac.name)
+    entry_id = existing.id if existing else journal.add(entry)
+    partial.unlink()
+    partial.with_suffix(".json").unlink(missing_ok=True)
+    return entry_id
+
+
+def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -> list[int]:
+    """Recordings cut off by a crash become pending entries: nothing a person said is lost.
+
+    A recording another process is still making (its file is locked) is left alone, and
+    one that cannot be saved now stays where it is for next time (``on_problem`` hears why).
+    """
+    recovered = []
+    for partial in sorted(journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}")):
+        with open(partial, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being recorded (or recovered) right now
+            if not partial.exists():
+                continue  # another selfkind recovered it a moment ago
+            note_path = partial.with_suffix(".json")
+            n_bytes = max(partial.stat().st_size - HEADER_BYTES, 0)
+            if n_bytes < MIN_SPEECH_S * RATE_HZ * 2:
+                partial.unlink()  # cut off before anything could have been said
+                note_path.unlink(missing_ok=True)
+                continue
+            try:
+                note = json.loads(note_path.read_text("utf-8"))
+            except (OSError, ValueError):
+                started = dt.datetime.fromtimestamp(partial.stat().st_mtime).astimezone()
+                note = {"started_at": started.isoformat(timespec="seconds")}
+            entry = Entry(
+                started_at=str(note.get("started_at", "")),
+                prompt=str(note.get("prompt", "")),
+                practice=str(note.get("practice", "")),
+                session_id=str(note.get("session_id", "")),
+                duration_s=n_bytes / 2 / RATE_HZ,
+                status=STATUS_PENDING,
+            )
+            try:
+                recovered.append(keep(journal, partial, entry))
+            except SelfkindError as err:
+                if on_problem is not None:
+                    on_problem(str(err))
+    return recovered
+
+
+def open_journal(
+    path: Path | None,
+    on_recovered: Callable[[int], None] | None = None,
+    on_problem: Callable[[str], None] | None = None,
+) -> Journal:
+    """The journal at ``path`` (None: the data folder), with recordings cut off last time
+    recovered into it first; ``on_recovered`` hears each new entry's number."""
+    store = Journal(path)
+    for entry_id in recover(store, on_problem):
+        if on_recovered is not None:
+            on_recovered(entry_id)
+    return store

@@ -1,0 +1,43 @@
+"""Durations as people write them (``500ms``, ``1m30s``, ``2h``) and as messages show them."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_RE = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+)
+
+
+def format_duration(duration_s: float) -> str:
+    """Human form used in messages, e.g. ``3m12s`` or ``1h2m``."""
+    total_s = round(duration_s)
+    hours, rest = divmod(total_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if minutes:
+        out += f"{minutes}m"
+    if seconds or not out:
+        out += f"{seconds}s"
+    return out
+
+
+def parse_duration(text: str) -> float:
+    """``500ms``, ``3s``, ``1.5s``, ``2m``, ``1m30s``, ``1h`` -> seconds.
+
+    Raises ValueError with a readable reason; callers add the location.
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(cleaned)
+    if not cleaned or not match or not any(match.groupdict().values()):
+        raise ValueError(f"'{text.strip()}' is not a duration (try 500ms, 3s, 1.5s, 2m or 1m30s)")
+    parts = match.groupdict()
+    return (
+        float(parts["h"] or 0) * 3600
+        + float(parts["m"] or 0) * 60
+        + float(parts["s"] or 0)
+        + float(parts["ms"] or 0) / 1000
+    )
