@@ -158,7 +158,9 @@ class Recorder:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + 5
-        while sum(map(len, self._chunks)) < SESSION_RATE_HZ * 4 // 5 and time.monotonic() < deadline:
+        while (
+            sum(map(len, self._chunks)) < SESSION_RATE_HZ * 4 // 5 and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
 
     def _read(self) -> None:

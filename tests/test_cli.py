@@ -75,7 +75,9 @@ def test_every_package_is_installed() -> None:
     import tomllib
 
     root = Path(__file__).resolve().parent.parent
-    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(init.parent.relative_to(root / "src").parts)
         for init in (root / "src").rglob("__init__.py")

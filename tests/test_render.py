@@ -85,7 +85,10 @@ def test_manifest_lists_every_event_with_its_source_line(rendered: dict) -> None
 def test_pauses_are_silent_and_speech_is_heard(rendered: dict) -> None:
     samples = rendered["samples"]
     for event in rendered["manifest"]["events"]:
-        start, end = round(event["start_s"] * SESSION_RATE_HZ), round(event["end_s"] * SESSION_RATE_HZ)
+        start, end = (
+            round(event["start_s"] * SESSION_RATE_HZ),
+            round(event["end_s"] * SESSION_RATE_HZ),
+        )
         if event["kind"] in ("pause", "reflect") and not _after_bell(rendered, event):
             inner = samples[start + SESSION_RATE_HZ // 10 : end - SESSION_RATE_HZ // 10]
             assert rms_db(inner) < -70, event
@@ -107,7 +110,9 @@ def test_bell_rings(rendered: dict) -> None:
 
 def test_loudness_and_true_peak_meet_the_spoken_word_target(rendered: dict) -> None:
     samples = rendered["samples"].astype(np.float64)
-    assert pyloudnorm.Meter(SESSION_RATE_HZ).integrated_loudness(samples) == pytest.approx(-16, abs=1)
+    assert pyloudnorm.Meter(SESSION_RATE_HZ).integrated_loudness(samples) == pytest.approx(
+        -16, abs=1
+    )
     integrated, peak = ffmpeg_loudness(rendered["result"].audio)
     assert integrated == pytest.approx(-16, abs=1)
     assert peak <= -1.0
