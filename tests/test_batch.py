@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +30,22 @@ def test_batch_renders_every_combination_and_survives_a_bad_script(
     library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code, stdout, stderr = cli(
-        capsys, "batch", str(library), "-o", str(out), "--format", "wav",
-        "--duration", "15s,25s", "--jobs", "2",
+    # A fresh process, so the parallel path is taken whatever this one ran before; its
+    # worker processes are counted as they appear.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "batch", str(library), "-o", str(out),
+         "--format", "wav", "--duration", "15s,25s", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    most_workers = 0
+    while process.poll() is None:
+        with contextlib.suppress(OSError):
+            most_workers = max(most_workers, len(children.read_text().split()))
+        time.sleep(0.02)
+    stdout, stderr = process.communicate()
+    code = process.returncode
+    assert most_workers == 2
     assert code == 1  # one script failed...
     assert f"{library}/nested/broken.md:3:3: unknown directive [pase 3s]" in stderr
     assert "4 rendered, 0 up to date, 2 failed" in stdout  # ...and the others were rendered

@@ -18,9 +18,11 @@ from selfkind.dsp import Decimator
 from selfkind.engines import open_engine
 from selfkind.errors import SetupError
 from selfkind.journal.store import Journal
+from selfkind.listen.listener import Listener, record
 from selfkind.listen.recognizers import open_recognizer
+from selfkind.listen.recognizers.vosk import VoskRecognizer
 from selfkind.listen.recognizers.worker import RecognizerWorker
-from selfkind.listen.recording import PARTIAL_SUFFIX
+from selfkind.listen.recording import PARTIAL_SUFFIX, Context
 from selfkind.listen.transcribe import transcribe_file
 from selfkind.listen.vad import VoiceActivity
 from selfkind.render import write_audio
@@ -382,21 +384,28 @@ def test_a_wrong_model_is_said_before_listening(tmp_path: Path) -> None:
 def test_reflect_with_vosk_streams_words_as_they_are_said(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
+    """The live path (PortAudio microphone -> recording + recognizer thread -> journal) with
+    Vosk: partial words arrive while the person is still speaking, then the entry is kept."""
     # Korean speech for the Korean model (the only Vosk model that can be fetched here).
     profile = VoiceProfile(name="ko", engine="espeak", voice="ko", rate_wpm=150)
     samples = open_engine(profile).synthesize("안녕하세요. 오늘은 날씨가 좋습니다.")
     wav = tmp_path / "ko.wav"
     write_audio(samples * 0.8, 22050, wav, "wav", "ko")
     journal_path = tmp_path / "journal.sqlite3"
-    process = _start("reflect", "--model", str(KO_MODEL), "--journal", str(journal_path))
-    _wait_for_line(process, "Listening", 30)
+    partials: list[tuple[bool, str]] = []  # (was the speaker still speaking?, words so far)
+    listener = Listener(
+        journal_path, lambda: VoskRecognizer(KO_MODEL), 30.0, Context(prompt="ko"),
+        end_silence_s=1.5,
+        on_partial=lambda text: partials.append((not microphone.spoken.is_set(), text)),
+    )  # fmt: skip
     microphone.say(decode(wav, MIC_RATE_HZ))
-    out, err = process.communicate(timeout=40)
-    assert process.returncode == 0, err
-    assert "PocketSphinx" not in err
+    result = record(listener)
+    while_speaking = [text for speaking, text in partials if speaking and text]
+    assert while_speaking, partials
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
-    assert entry.engine == "vosk" and entry.model == "model" and entry.words
+    assert result.entry_id == entry.id and entry.engine == "vosk" and entry.words
+    assert set(while_speaking[-1].split()) & {w["word"] for w in entry.words}
     assert all(0 <= w["start_s"] < w["end_s"] <= entry.duration_s for w in entry.words)
 
 

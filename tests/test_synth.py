@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +15,36 @@ from selfkind.master import true_peak
 from selfkind.synth import SESSION_RATE_HZ, synthesize_script
 from selfkind.voices import load_voice
 
+SPREAD_CHECK = """
+import multiprocessing, sys
+from selfkind.cache import ClipCache
+from selfkind.synth import synthesize_script
+from selfkind.voices import load_voice
+most = 0
+def seen():
+    global most
+    most = max(most, len(multiprocessing.active_children()))
+texts = [f"Sentence number {i}, kindly spoken." for i in range(12)]
+spoken = synthesize_script(texts, load_voice("default"), ClipCache(sys.argv[1]), jobs=2, on_clip=seen)
+print(spoken.synthesized, most)
+"""
+
+
+def test_synthesis_is_spread_over_worker_processes(tmp_path: Path) -> None:
+    """In a fresh process (whatever this one synthesized before), jobs=2 runs two workers."""
+    result = subprocess.run(
+        [sys.executable, "-c", SPREAD_CHECK, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    synthesized, most_workers = map(int, result.stdout.split())
+    assert synthesized == 12 and most_workers == 2
+
 
 def test_workers_after_in_process_synthesis_do_not_hang(tmp_path: Path) -> None:
     """A process that already ran espeak-ng must not fork workers (they would hang)."""
     cache = ClipCache(tmp_path)
     voice = load_voice("default")
-    synthesize_script(["Just one line, here."], voice, cache, jobs=2)
+    synthesize_script(["Just one line, here."], voice, cache, jobs=1)
     texts = [f"Sentence number {i}, kindly spoken." for i in range(12)]
     spoken = synthesize_script(texts, voice, cache, jobs=2)
     assert spoken.synthesized == 12

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from selfkind.engines import open_engine
@@ -18,7 +19,7 @@ from selfkind.listen.transcribe import transcribe_file
 from selfkind.render import write_audio
 from selfkind.voices import VoiceProfile
 
-from .conftest import FIXTURES, KO_MODEL, cli, word_error_rate
+from .conftest import FIXTURES, KO_MODEL, cli, decode, word_error_rate
 
 
 def test_pocketsphinx_english_word_error_rate_is_at_most_15_percent() -> None:
@@ -46,6 +47,11 @@ def test_text_reads_as_sentences() -> None:
     assert readable(words) == "I am here. Thank you."
 
 
+def decode_pcm16k(path: Path) -> bytes:
+    """16 kHz mono s16le, what recognizers take."""
+    return (np.clip(decode(path, 16000), -1, 1) * 32767).astype("<i2").tobytes()
+
+
 def test_vosk_streams_a_real_model_with_word_times(tmp_path: Path) -> None:
     # Korean speech from espeak-ng's Korean voice, for the Korean model.
     profile = VoiceProfile(name="ko", engine="espeak", voice="ko", rate_wpm=150)
@@ -53,8 +59,18 @@ def test_vosk_streams_a_real_model_with_word_times(tmp_path: Path) -> None:
     audio = tmp_path / "ko.wav"
     write_audio(samples * 0.8, 22050, audio, "wav", "ko")
     recognizer = VoskRecognizer(KO_MODEL)
-    transcript = transcribe_file(audio, recognizer, chunk_s=0.1)
+    pcm16k = decode_pcm16k(audio)
+    partials = []
+    for start in range(0, len(pcm16k), 3200):  # 0.1 s at a time, as a microphone gives it
+        recognizer.accept(pcm16k[start : start + 3200])
+        partials.append(recognizer.partial())
+    # Words appear while the audio is still coming, and the final words include them.
+    heard_early = [p for p in partials[: len(partials) * 3 // 4] if p]
+    assert heard_early, partials
+    transcript = recognizer.finish()
     assert transcript.engine == "vosk" and transcript.words, transcript
+    assert set(heard_early[-1].split()) & {w.word for w in transcript.words}
+    assert transcribe_file(audio, VoskRecognizer(KO_MODEL)).text == transcript.text
     times = [(w.start_s, w.end_s) for w in transcript.words]
     assert all(start < end for start, end in times)
     assert times == sorted(times) and times[-1][1] <= samples.size / 22050 + 0.5

@@ -85,7 +85,7 @@ def test_a_malformed_profile_is_reported_at_its_line(
     bad = user_voices / "broken.toml"
     bad.write_text('engine = "espeak"\nvoice = "gmw/en-us"\nrate_wpm = "fast"\n')
     code, _, err = cli(capsys, "render", "self-compassion-break", "--voice", "broken")
-    assert code == 2 and err.startswith(f"{bad}:3: 'rate_wpm' should be a int")
+    assert code == 2 and err.startswith(f"{bad}:3: 'rate_wpm' should be a whole number, not 'fast'")
 
 
 def test_a_missing_model_says_what_to_install(

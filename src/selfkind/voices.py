@@ -68,6 +68,8 @@ _RANGES = {
     "gap_s": (0.0, 5.0),
 }
 
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text in quotes"}
+"""How a message names the kind of value a setting takes."""
 
 def _key_line(text: str, key: str) -> int:
     match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
@@ -93,7 +95,8 @@ def parse_profile(text: str, path: str, fallback_name: str) -> VoiceProfile:
         if wanted is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, wanted) or isinstance(value, bool):
-            raise ScriptError(path, line, 0, f"'{key}' should be a {wanted.__name__}")
+            kind = _KIND_NAMES[wanted]
+            raise ScriptError(path, line, 0, f"'{key}' should be {kind}, not {value!r}")
         if key in _RANGES and not _RANGES[key][0] <= value <= _RANGES[key][1]:
             low, high = _RANGES[key]
             raise ScriptError(path, line, 0, f"'{key}' must be between {low} and {high}")
