@@ -71,6 +71,7 @@ _RANGES = {
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text in quotes"}
 """How a message names the kind of value a setting takes."""
 
+
 def _key_line(text: str, key: str) -> int:
     match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
     return text[: match.start()].count("\n") + 1 if match else 1
