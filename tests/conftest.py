@@ -122,13 +122,16 @@ def rms_db(samples: np.ndarray) -> float:
 def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PulseAudio server with a null sink, as on a machine without a sound card.
 
-    Yields the sink's name (see soundserver.py). A server that is already running is used
-    and left running; one started here is stopped at the end.
+    Yields the sink's name (see soundserver.py). Each test process (the suite runs in two,
+    with pytest-xdist) starts a server of its own in a runtime folder of its own, so tests
+    running side by side never hear each other, and a developer's own sound server is never
+    played into. It is stopped at the end.
     """
-    started = ensure_null_sink(tmp_path_factory.mktemp("pulse-runtime"))
+    runtime_dir = tmp_path_factory.mktemp("pulse-runtime")
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    ensure_null_sink(runtime_dir)
     yield SINK
-    if started:
-        stop_server()
+    stop_server()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from selfkind.dsp import Decimator
 from selfkind.engines import open_engine
 from selfkind.errors import SetupError
 from selfkind.journal.store import Journal
-from selfkind.listen.listener import Listener, record
+from selfkind.listen.listener import Listener
 from selfkind.listen.recognizers import open_recognizer
 from selfkind.listen.recognizers.vosk import VoskRecognizer
 from selfkind.listen.recognizers.worker import RecognizerWorker
@@ -398,8 +398,11 @@ def test_reflect_with_vosk_streams_words_as_they_are_said(
         end_silence_s=1.5,
         on_partial=lambda text: partials.append((not microphone.spoken.is_set(), text)),
     )  # fmt: skip
+    listener.start()  # the microphone is open before anything is said
     microphone.say(decode(wav, MIC_RATE_HZ))
-    result = record(listener)
+    assert listener.done.wait(30) and listener.error is None, listener.error
+    result = listener.result
+    assert result is not None
     while_speaking = [text for speaking, text in partials if speaking and text]
     assert while_speaking, partials
     with Journal(journal_path) as journal:

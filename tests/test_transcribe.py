@@ -70,7 +70,6 @@ def test_vosk_streams_a_real_model_with_word_times(tmp_path: Path) -> None:
     transcript = recognizer.finish()
     assert transcript.engine == "vosk" and transcript.words, transcript
     assert set(heard_early[-1].split()) & {w.word for w in transcript.words}
-    assert transcribe_file(audio, VoskRecognizer(KO_MODEL)).text == transcript.text
     times = [(w.start_s, w.end_s) for w in transcript.words]
     assert all(start < end for start, end in times)
     assert times == sorted(times) and times[-1][1] <= samples.size / 22050 + 0.5
