@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -79,12 +80,25 @@ def test_a_second_run_skips_what_is_up_to_date_and_force_renders_again(
     assert "2 rendered, 0 up to date" in cli(capsys, *args, "--force")[1]
 
 
-def test_leftovers_of_a_killed_batch_are_cleared(
+def test_leftovers_of_a_killed_batch_are_cleared_and_a_running_ones_kept(
     library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    stale = out / ".one.wav.abc123.part"
+    (out / "nested").mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = out / "nested" / f".two.wav.{gone.pid}.abcd1234.part"  # its writer has ended
     stale.write_bytes(b"half a file")
-    cli(capsys, "batch", str(library / "one.md"), "-o", str(out), "--format", "wav")
-    assert not stale.exists() and (out / "one.wav").is_file()
+    old = out / ".one.wav.abc123.part"  # an older selfkind's, untouched for two hours
+    old.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        running = out / f".one.wav.{alive.pid}.abcd1234.part"  # still being written
+        running.write_bytes(b"a file on its way")
+        cli(capsys, "batch", str(library / "one.md"), "-o", str(out), "--format", "wav")
+        assert not stale.exists() and not old.exists() and running.exists()
+        assert (out / "one.wav").is_file()
+    finally:
+        alive.kill()
+        alive.wait()

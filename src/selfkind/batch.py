@@ -7,6 +7,8 @@ index and playlist. Workers share the clip cache, whose entries are written atom
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -15,15 +17,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
+from . import __version__, files
 from .engines import engine_loaded
-from .errors import ScriptError, SelfkindError
-from .files import publish, temporary_beside
+from .errors import FolderBusy, ScriptError, SelfkindError, one_or_all
+from .files import publish, temporary_beside, writing
+from .lifetime import end_with_parent
 from .practices import practice_text
 from .render import companion_paths, load_script, prepare_session, render_session, resolve_voice
 from .units import format_duration
 
 STATUS_RENDERED, STATUS_SKIPPED, STATUS_FAILED = "rendered", "skipped", "failed"
+LOCK_NAME = ".selfkind-batch.lock"
+"""Held (flock) by the batch writing into a folder; it holds that batch's process id."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,64 @@ def plan(
                     name += f"-{voice}"
                 output = out_dir / relative.parent / f"{name}.{fmt}"
                 jobs.append(Job(source, str(output), fmt, duration_s, voice))
+    _refuse_clashes(jobs)
     return jobs
+
+
+def _refuse_clashes(jobs: Sequence[Job]) -> None:
+    """Two renders may not share an output (one would silently replace the other): the same
+    name in two folders given side by side, or one length written two ways (5m and 300s)."""
+    by_output: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_output.setdefault(job.output, []).append(job)
+    errors = []
+    for output, group in by_output.items():
+        if len(group) > 1:
+            inputs = ", ".join(_described(job) for job in group)
+            errors.append(
+                ScriptError(
+                    group[0].source,
+                    0,
+                    0,
+                    f"{output} would be written by {len(group)} renders ({inputs});"
+                    " give each script its own name or folder, and each length once",
+                )
+            )
+    if errors:
+        raise one_or_all(errors)
+
+
+def _described(job: Job) -> str:
+    text = job.source
+    if job.duration_s is not None:
+        text += f" at {format_duration(job.duration_s)} ({job.duration_s:g}s)"
+    if job.voice is not None:
+        text += f" in the {job.voice} voice"
+    return text
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the output folder for one batch: a second batch into the same folder is refused
+    at once, naming the process that holds it, rather than waiting an unknown time. The
+    lock is the kernel's (flock), so it ends with its holder, however that ends."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise FolderBusy(
+                f"another batch (process {holder}) is writing into {out_dir}; wait for it"
+                " to finish or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def build_key(job: Job) -> str:
@@ -159,7 +221,9 @@ def run_job(job: Job, force: bool = False) -> Outcome:
     )
 
 
-def _quiet_worker() -> None:
+def _quiet_worker(parent_pid: int) -> None:
+    # A worker that outlived a killed parent would go on publishing files.
+    end_with_parent(parent_pid)
     # A worker's output would tangle with the progress display; results come back as data.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -182,7 +246,9 @@ def run_batch(
             report(results[index])
     else:
         context = multiprocessing.get_context("fork")
-        with context.Pool(workers, initializer=_quiet_worker, maxtasksperchild=20) as pool:
+        with context.Pool(
+            workers, initializer=_quiet_worker, initargs=(os.getpid(),), maxtasksperchild=20
+        ) as pool:
             for index, outcome in _unordered(pool, jobs, force):
                 results[index] = outcome
                 report(outcome)
@@ -200,13 +266,9 @@ def _unordered(pool, jobs: Sequence[Job], force: bool) -> Iterator[tuple[int, Ou
 
 
 def remove_stale_parts(out_dir: Path) -> int:
-    """Temporary files left by a killed batch (never under a final name); returns how many."""
-    if not out_dir.is_dir():
-        return 0
-    stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+    """Temporary files left by a killed render or batch (never under a final name), in the
+    whole output tree; a running process's files are left alone. Returns how many."""
+    return files.remove_stale_parts(out_dir, recursive=True)
 
 
 def write_index(out_dir: Path, outcomes: Sequence[Outcome]) -> tuple[Path, Path]:
@@ -234,10 +296,11 @@ def write_index(out_dir: Path, outcomes: Sequence[Outcome]) -> tuple[Path, Path]
         (index_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n"),
         (playlist_path, "\n".join(lines) + "\n"),
     ):
-        temp = temporary_beside(final)
-        try:
-            temp.write_text(text, encoding="utf-8")
-            publish(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
+        with writing(final):
+            temp = temporary_beside(final)
+            try:
+                temp.write_text(text, encoding="utf-8")
+                publish(temp, final)
+            finally:
+                temp.unlink(missing_ok=True)
     return index_path, playlist_path

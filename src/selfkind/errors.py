@@ -69,3 +69,31 @@ class DeviceLost(SetupError):
 
 class SynthesisError(SelfkindError):
     """The engine failed or hung on one utterance."""
+
+
+class ScriptErrors(ScriptError):
+    """Every mistake found in one file, in reading order; reads as one ``FILE:LINE:COL`` line
+    each. It is a ScriptError standing for the first one, so callers that want only one
+    still get the right location."""
+
+    def __init__(self, errors: list[ScriptError]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.line, first.col, first.message)
+        self.errors = tuple(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def one_or_all(errors: list[ScriptError]) -> ScriptError:
+    """The error to raise for a non-empty list of mistakes."""
+    return errors[0] if len(errors) == 1 else ScriptErrors(errors)
+
+
+class CannotWrite(SelfkindError):
+    """A file could not be written (the disk is full, the folder went away): exit status 1.
+    The message names the file and the system's reason."""
+
+
+class FolderBusy(SelfkindError):
+    """Another selfkind process is writing into the same folder: exit status 1."""

@@ -18,8 +18,8 @@ from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
 from .encode import LOSSY_FORMATS, Chapter, Encoder
-from .errors import ScriptError
-from .files import publish, temporary_beside
+from .errors import ScriptError, UsageError, one_or_all
+from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .loudness import LoudnessMeter
 from .master import Master
@@ -120,7 +120,11 @@ def prepare_session(
     progress = progress or Progress()
     voice = resolve_voice(script, voice_name)
     background = script.front.background
-    check_background(script, background)
+    # The background is checked (and decoded) before speech, so a bad file is reported
+    # before minutes of synthesis rather than after.
+    ambience = open_background(
+        script, background, SESSION_RATE_HZ, CLIP_LUFS, paths.user_cache_dir()
+    )
     spoken = speech_lengths(script, voice, jobs, progress)
     timeline = compile_timeline(
         script,
@@ -135,9 +139,6 @@ def prepare_session(
         voice_lufs=CLIP_LUFS,
         background_level_db=DEFAULT_BACKGROUND_LEVEL_DB if level_db is None else level_db,
     )
-    ambience = open_background(
-        script, background, SESSION_RATE_HZ, CLIP_LUFS, paths.user_cache_dir()
-    )
     clips = CachedClips(ClipCache(paths.clip_cache_dir()), spoken)
     mix = SessionMix(timeline, clips, settings, ambience)
     return Session(script, voice, mix, spoken.synthesized)
@@ -151,7 +152,60 @@ def speech_lengths(
     texts = utterances(script)
     progress.start("Preparing the voice", len(texts))
     cache = ClipCache(paths.clip_cache_dir())
-    return synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
+    spoken = synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
+    cache.trim()  # this session's clips were just used, so they stay
+    return spoken
+
+
+def check_script(source: str, jobs: int = 1) -> Script:
+    """Find everything a render would reject, without rendering; raises ScriptError for one
+    mistake or ScriptErrors for several, each at its own location.
+
+    Beyond the script's own mistakes: the voice exists, the background is audio and long
+    enough (decoded into the cache on the way), and a ``duration:`` fits the script, for
+    which its speech is synthesized (into the cache, so the render after is quicker).
+    """
+    script = load_script(source)
+    errors: list[ScriptError] = []
+    voice = None
+    try:
+        voice = resolve_voice(script, None)
+    except ScriptError as err:
+        errors.append(err)
+    try:
+        check_background(script, script.front.background, SESSION_RATE_HZ, paths.user_cache_dir())
+    except ScriptError as err:
+        errors.append(err)
+    if voice is not None and script.front.duration_s is not None:
+        spoken = speech_lengths(script, voice, jobs)
+        try:
+            compile_timeline(
+                script, spoken.n_frames, SESSION_RATE_HZ, voice.gap_s, script.front.duration_s
+            )
+        except ScriptError as err:
+            errors.append(err)
+    if errors:
+        raise one_or_all(sorted(errors, key=lambda e: (e.line, e.col)))
+    return script
+
+
+def check_output(audio_path: Path, what: str = "-o") -> None:
+    """Refuse, before any work, an output that cannot be written (a folder, a name under a
+    file, a place like /proc) as a mistake in the option ``what``. Creates nothing: the
+    nearest folder that exists is tried with a file made and removed at once."""
+    for path in (audio_path, *companion_paths(audio_path)):
+        if path.is_dir():
+            raise UsageError(what, f"'{path}' is a folder; name a file to write")
+    folder = audio_path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(what, f"cannot write '{audio_path}': '{folder}' is a file, not a folder")
+    try:
+        probe = temporary_beside(folder / audio_path.name)
+    except OSError as err:
+        raise UsageError(what, f"cannot write '{audio_path}': {err.strerror or err}") from None
+    probe.unlink()
 
 
 def script_length_range(script: Script, jobs: int = 1) -> tuple[float, float]:
@@ -185,7 +239,8 @@ def render_session(
     temps: list[Path] = []
     encoder: Encoder | None = None
     try:
-        audio_temp = temporary_beside(audio_path)
+        with writing(audio_path):
+            audio_temp = temporary_beside(audio_path)
         temps.append(audio_temp)
         chapters = [Chapter(e.text, e.start_s, e.end_s) for e in timeline.of_kind("section")]
         encoder = Encoder(audio_temp, fmt, rate, timeline.title, chapters)
@@ -217,9 +272,10 @@ def render_session(
             (captions_path, webvtt(timeline)),
             (manifest_path, manifest(timeline, details)),
         ):
-            temp = temporary_beside(final)
-            temps.append(temp)
-            temp.write_text(text, encoding="utf-8")
+            with writing(final):
+                temp = temporary_beside(final)
+                temps.append(temp)
+                temp.write_text(text, encoding="utf-8")
         for temp, final in zip(temps, (audio_path, captions_path, manifest_path), strict=True):
             publish(temp, final)
         temps.clear()
@@ -249,6 +305,8 @@ def render_file(
     on_prepared: Callable[[Session], None] | None = None,
 ) -> Rendered:
     script = load_script(source)
+    check_output(audio_path)
+    remove_stale_parts(audio_path.parent)
     session = prepare_session(script, voice_name, duration_s, jobs, progress)
     if on_prepared:
         on_prepared(session)

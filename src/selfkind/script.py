@@ -10,8 +10,8 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 
-from .errors import ScriptError
-from .units import parse_duration
+from .errors import ScriptError, one_or_all
+from .units import MAX_SESSION_S, format_duration, parse_duration
 
 DIRECTIVES = ("pause", "bell", "reflect")
 FRONT_MATTER_KEYS = (
@@ -26,6 +26,13 @@ FRONT_MATTER_KEYS = (
 )
 BUILTIN_BACKGROUNDS = ("none", "pink-noise", "brown-noise")
 MAX_BELLS = 12
+MAX_SCRIPT_BYTES = 1_000_000
+"""A script file's largest size: some fifty times the longest practice, far under what
+the speech engine and the 12-hour session limit could take."""
+MAX_UTTERANCE_CHARS = 5000
+"""The longest paragraph (or stretch between directives) spoken in one go. espeak-ng slows
+past its timeout around a million characters and crashes near four; no one reads aloud a
+paragraph of more than a few hundred words."""
 
 _LEVEL_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*dB$", re.IGNORECASE)
 # One pattern finds every directive on a line: [name args] or an SSML break.
@@ -136,9 +143,21 @@ class Script:
 
 
 def read_script_text(data: bytes, path: str) -> str:
-    """Decode a script file's bytes, rejecting binary and non-UTF-8 files with a location."""
+    """Decode a script file's bytes, rejecting binary, non-UTF-8 and oversized files with a
+    location."""
     if b"\x00" in data[:8192]:
         raise ScriptError(path, 1, 1, "this is a binary file, not a script (expected UTF-8 text)")
+    if len(data) > MAX_SCRIPT_BYTES:
+        before = data[:MAX_SCRIPT_BYTES]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ScriptError(
+            path,
+            line,
+            col,
+            f"the script is {len(data) / 1e6:.1f} MB; a script may be at most"
+            f" {MAX_SCRIPT_BYTES / 1e6:.0f} MB (this is where it passes that)",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -162,8 +181,13 @@ def _strip_comment(value: str) -> str:
     return value[: match.start()] if match else value
 
 
-def _parse_front_matter(lines: list[str], path: str) -> tuple[FrontMatter, int]:
-    """Read the ``---`` block if there is one; returns it and the index of the first body line."""
+def _parse_front_matter(
+    lines: list[str], path: str, errors: list[ScriptError]
+) -> tuple[FrontMatter, int]:
+    """Read the ``---`` block if there is one; returns it and the index of the first body line.
+
+    A mistake on one line is added to ``errors`` and reading goes on with the next line.
+    """
     if not lines or lines[0].strip() != "---":
         return FrontMatter(), 0
     if not any(line.strip() == "---" for line in lines[1:]):
@@ -178,28 +202,41 @@ def _parse_front_matter(lines: list[str], path: str) -> tuple[FrontMatter, int]:
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if ":" not in raw:
-            col = len(raw) - len(raw.lstrip()) + 1
-            raise ScriptError(path, line_no, col, "expected 'key: value' in the front matter")
-        key_raw, value_raw = raw.split(":", 1)
-        key = key_raw.strip().lower()
-        key_col = len(key_raw) - len(key_raw.lstrip()) + 1
-        if key not in FRONT_MATTER_KEYS:
-            raise ScriptError(
-                path,
-                line_no,
-                key_col,
-                f"unknown key '{key}'{_suggest(key, FRONT_MATTER_KEYS)}"
-                f" (known keys: {', '.join(FRONT_MATTER_KEYS)})",
-            )
-        if key in locations:
-            raise ScriptError(path, line_no, key_col, f"'{key}' is set twice")
-        value = _strip_comment(value_raw).strip()
-        value_col = len(key_raw) + 2 + (len(value_raw) - len(value_raw.lstrip()))
-        locations[key] = (line_no, value_col)
-        values[_FIELD_FOR_KEY.get(key, key)] = _front_value(key, value, path, line_no, value_col)
+        try:
+            _front_line(raw, path, line_no, values, locations)
+        except ScriptError as err:
+            errors.append(err)
     front = FrontMatter(locations=locations, **values)  # type: ignore[arg-type]
     return front, index + 1
+
+
+def _front_line(
+    raw: str,
+    path: str,
+    line_no: int,
+    values: dict[str, object],
+    locations: dict[str, tuple[int, int]],
+) -> None:
+    if ":" not in raw:
+        col = len(raw) - len(raw.lstrip()) + 1
+        raise ScriptError(path, line_no, col, "expected 'key: value' in the front matter")
+    key_raw, value_raw = raw.split(":", 1)
+    key = key_raw.strip().lower()
+    key_col = len(key_raw) - len(key_raw.lstrip()) + 1
+    if key not in FRONT_MATTER_KEYS:
+        raise ScriptError(
+            path,
+            line_no,
+            key_col,
+            f"unknown key '{key}'{_suggest(key, FRONT_MATTER_KEYS)}"
+            f" (known keys: {', '.join(FRONT_MATTER_KEYS)})",
+        )
+    if key in locations:
+        raise ScriptError(path, line_no, key_col, f"'{key}' is set twice")
+    value = _strip_comment(value_raw).strip()
+    value_col = len(key_raw) + 2 + (len(value_raw) - len(value_raw.lstrip()))
+    locations[key] = (line_no, value_col)
+    values[_FIELD_FOR_KEY.get(key, key)] = _front_value(key, value, path, line_no, value_col)
 
 
 def _front_value(key: str, value: str, path: str, line: int, col: int) -> object:
@@ -235,9 +272,11 @@ _FIELD_FOR_KEY = {"duration": "duration_s", "background_level": "background_leve
 
 
 def parse_script(text: str, path: str = "<script>") -> Script:
-    """Parse a script's text; raises :class:`ScriptError` pointing at the first problem."""
+    """Parse a script's text; raises :class:`ScriptError` for one mistake, or
+    :class:`~selfkind.errors.ScriptErrors` listing every mistake when there are several."""
     lines = text.split("\n")
-    front, body_start = _parse_front_matter(lines, path)
+    errors: list[ScriptError] = []
+    front, body_start = _parse_front_matter(lines, path, errors)
     items: list[Item] = []
     paragraph: list[tuple[int, str]] = []
     for index in range(body_start, len(lines)):
@@ -245,28 +284,60 @@ def parse_script(text: str, path: str = "<script>") -> Script:
         line_no = index + 1
         heading = _HEADING_RE.match(line.strip())
         if heading:
-            items.extend(_parse_paragraph(paragraph, path))
+            items.extend(_parse_paragraph(paragraph, path, errors))
             paragraph = []
             title = heading.group(2).strip()
             if not title:
-                raise ScriptError(path, line_no, 1, "a heading needs a title")
+                errors.append(ScriptError(path, line_no, 1, "a heading needs a title"))
+                continue
             items.append(Section(title, len(heading.group(1)), line_no))
         elif not line.strip():
-            items.extend(_parse_paragraph(paragraph, path))
+            items.extend(_parse_paragraph(paragraph, path, errors))
             paragraph = []
         else:
             paragraph.append((line_no, line))
-    items.extend(_parse_paragraph(paragraph, path))
-    if not any(isinstance(item, (Speech, Pause, Bell, Reflect)) for item in items):
+    items.extend(_parse_paragraph(paragraph, path, errors))
+    if not errors and not any(isinstance(item, (Speech, Pause, Bell, Reflect)) for item in items):
         raise ScriptError(path, body_start + 1, 1, "the script is empty: nothing to say or play")
+    _check_silence_fits(items, front, path, errors)
+    if errors:
+        raise one_or_all(sorted(errors, key=lambda e: (e.line, e.col)))
     if not front.title:
         first = next((i.title for i in items if isinstance(i, Section)), "")
         front = replace(front, title=first or "Untitled practice")
     return Script(path=path, front=front, items=tuple(items))
 
 
-def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
-    """Split one paragraph into utterances and directives, in reading order."""
+def _check_silence_fits(
+    items: list[Item], front: FrontMatter, path: str, errors: list[ScriptError]
+) -> None:
+    """Catch, before any work, silence that alone passes the longest session: the shortest
+    pauses when a length is set (the fit can only lengthen them), their middles otherwise."""
+    silence_s = 0.0
+    for item in items:
+        if isinstance(item, (Pause, Reflect)):
+            if front.duration_s is None:
+                silence_s += (item.min_s + item.max_s) / 2
+            else:
+                silence_s += item.min_s
+            if silence_s > MAX_SESSION_S:
+                errors.append(
+                    ScriptError(
+                        path,
+                        item.line,
+                        item.col,
+                        f"the pauses up to here already last {format_duration(silence_s)};"
+                        f" a session lasts at most {format_duration(MAX_SESSION_S)}",
+                    )
+                )
+                return
+
+
+def _parse_paragraph(
+    lines: list[tuple[int, str]], path: str, errors: list[ScriptError]
+) -> list[Item]:
+    """Split one paragraph into utterances and directives, in reading order; a mistake is
+    added to ``errors`` and reading goes on after it."""
     items: list[Item] = []
     words: list[str] = []
     text_at: tuple[int, int] | None = None
@@ -275,6 +346,19 @@ def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
     def flush() -> None:
         nonlocal words, text_at, pending_reflect
         spoken = " ".join(" ".join(words).split())
+        if len(spoken) > MAX_UTTERANCE_CHARS:
+            line, col = pending_reflect[1:] if pending_reflect is not None else text_at or (0, 0)
+            errors.append(
+                ScriptError(
+                    path,
+                    line,
+                    col,
+                    f"this paragraph is {len(spoken)} characters long; one may speak at most"
+                    f" {MAX_UTTERANCE_CHARS} (split it with a blank line or a [pause])",
+                )
+            )
+            words, text_at, pending_reflect = [], None, None
+            return
         if pending_reflect is not None:
             (low_s, high_s), line, col = pending_reflect
             items.append(Reflect(low_s, high_s, spoken, line, col))
@@ -291,40 +375,57 @@ def _parse_paragraph(lines: list[tuple[int, str]], path: str) -> list[Item]:
             position = match.end()
             col = match.start() + 1
             flush()
-            if match.group("ssml") is not None:
-                items.append(_pause(match.group("ssml"), path, line_no, col + 12, ssml=True))
+            try:
+                reflect = _directive(match, path, line_no, col, items)
+            except ScriptError as err:
+                errors.append(err)
                 continue
-            name, _, args = match.group("body").strip().partition(" ")
-            name = name.lower()
-            if name == "pause":
-                items.append(_pause(args, path, line_no, col + 7, ssml=False))
-            elif name == "bell":
-                items.append(_bell(args, path, line_no, col))
-            elif name == "reflect":
-                pending_reflect = (_reflect_duration(args, path, line_no, col), line_no, col)
-            else:
-                shown = match.group("body").strip()
-                hint = _suggest(name, DIRECTIVES)
-                hint = hint.replace("'", "[", 1).replace("'", "]", 1) if hint else ""
-                raise ScriptError(
-                    path,
-                    line_no,
-                    col,
-                    f"unknown directive [{shown}]{hint} (known: [pause D], [pause A..B],"
-                    " [bell], [bell N], [reflect D], [reflect A..B])",
-                )
+            if reflect is not None:
+                pending_reflect = (reflect, line_no, col)
         rest = line[position:]
-        for bad in ("[", "]"):
-            if bad in rest:
-                col = position + rest.index(bad) + 1
-                raise ScriptError(
-                    path, line_no, col, f"a lone '{bad}': directives look like [pause 3s]"
+        lone = [rest.index(bad) for bad in ("[", "]") if bad in rest]
+        if lone:
+            col = position + min(lone) + 1
+            errors.append(
+                ScriptError(
+                    path, line_no, col, f"a lone '{line[col - 1]}': directives look like [pause 3s]"
                 )
+            )
         if text_at is None and rest.strip():
             text_at = (line_no, _first_text_col(line, position))
         _take_text(rest, words)
     flush()
     return items
+
+
+def _directive(
+    match: re.Match[str], path: str, line_no: int, col: int, items: list[Item]
+) -> tuple[float, float] | None:
+    """Add one directive's item; a ``[reflect]`` instead returns its range, for the prompt
+    that follows it."""
+    if match.group("ssml") is not None:
+        items.append(_pause(match.group("ssml"), path, line_no, col + 12, ssml=True))
+        return None
+    name, _, args = match.group("body").strip().partition(" ")
+    name = name.lower()
+    if name == "pause":
+        items.append(_pause(args, path, line_no, col + 7, ssml=False))
+    elif name == "bell":
+        items.append(_bell(args, path, line_no, col))
+    elif name == "reflect":
+        return _reflect_duration(args, path, line_no, col)
+    else:
+        shown = match.group("body").strip()
+        hint = _suggest(name, DIRECTIVES)
+        hint = hint.replace("'", "[", 1).replace("'", "]", 1) if hint else ""
+        raise ScriptError(
+            path,
+            line_no,
+            col,
+            f"unknown directive [{shown}]{hint} (known: [pause D], [pause A..B],"
+            " [bell], [bell N], [reflect D], [reflect A..B])",
+        )
+    return None
 
 
 def _take_text(fragment: str, words: list[str]) -> None:
@@ -371,7 +472,7 @@ def _bell(args: str, path: str, line: int, col: int) -> Bell:
     text = args.strip()
     if not text:
         return Bell(1, line, col)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_BELLS:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_BELLS:
         raise ScriptError(
             path,
             line,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import ScriptError
 from .script import Bell, Pause, Reflect, Script, Section, Speech
-from .units import format_duration
+from .units import MAX_SESSION_S, format_duration
 
 LEAD_IN_S = 1.5
 """Silence before the first sound, so the fade-in never touches a word."""
@@ -218,11 +218,20 @@ def compile_timeline(
     events: list[Event] = []
     sections: list[tuple[int, Section]] = []
     cursor = 0
+    limit_frames = round(MAX_SESSION_S * sample_rate_hz)
     for slot in laid_out:
         if isinstance(slot, Section):
             sections.append((cursor, slot))
             continue
         n = next(lengths)
+        if cursor <= limit_frames < cursor + n:
+            raise ScriptError(
+                script.path,
+                slot.line,
+                0,
+                f"the session passes {format_duration(MAX_SESSION_S)}, the longest selfkind"
+                " makes, here; shorten the script or its pauses",
+            )
         if slot.kind != "pause" or slot.line:
             events.append(
                 Event(

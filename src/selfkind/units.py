@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import re
 
+MAX_SESSION_S = 12 * 3600.0
+"""The longest session selfkind makes, and so the longest duration it accepts anywhere:
+far past any practice, short of filling a disk."""
+
+# ASCII digits only: str.isdigit() and \d accept '²' and other digits float() refuses.
 _DURATION_RE = re.compile(
     r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$",
+    re.ASCII,
 )
 
 
@@ -28,16 +35,23 @@ def format_duration(duration_s: float) -> str:
 def parse_duration(text: str) -> float:
     """``500ms``, ``3s``, ``1.5s``, ``2m``, ``1m30s``, ``1h`` -> seconds.
 
-    Raises ValueError with a readable reason; callers add the location.
+    Raises ValueError with a readable reason; callers add the location. Nothing longer
+    than :data:`MAX_SESSION_S` is accepted (a long run of nines would otherwise be infinite).
     """
     cleaned = text.strip().lower().replace(" ", "")
     match = _DURATION_RE.match(cleaned)
     if not cleaned or not match or not any(match.groupdict().values()):
         raise ValueError(f"'{text.strip()}' is not a duration (try 500ms, 3s, 1.5s, 2m or 1m30s)")
     parts = match.groupdict()
-    return (
+    duration_s = (
         float(parts["h"] or 0) * 3600
         + float(parts["m"] or 0) * 60
         + float(parts["s"] or 0)
         + float(parts["ms"] or 0) / 1000
     )
+    if not math.isfinite(duration_s) or duration_s > MAX_SESSION_S:
+        raise ValueError(
+            f"'{text.strip()[:40]}' is longer than {format_duration(MAX_SESSION_S)},"
+            " the longest session selfkind makes"
+        )
+    return duration_s

@@ -18,6 +18,9 @@ from .errors import ScriptError
 from .paths import user_voices_dir
 
 ENGINES = ("espeak", "piper")
+_ESPEAK_VOICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*)?$")
+"""An espeak-ng voice name (``en-us``, ``gmw/en-us``, ``en+f3``): never a path that could
+reach outside espeak-ng's voices folder."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ def parse_profile(text: str, path: str, fallback_name: str) -> VoiceProfile:
     if values["engine"] not in ENGINES:
         line = _key_line(text, "engine")
         raise ScriptError(path, line, 0, f"engine must be one of {', '.join(ENGINES)}")
+    if values["engine"] == "espeak" and not _ESPEAK_VOICE_RE.match(str(values["voice"])):
+        raise ScriptError(
+            path,
+            _key_line(text, "voice"),
+            0,
+            f"'{values['voice']}' is not an espeak-ng voice name (like en-us or gmw/en-us;"
+            " see: espeak-ng --voices)",
+        )
     return VoiceProfile(source=path, **values)  # type: ignore[arg-type]
 
 

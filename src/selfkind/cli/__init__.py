@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import InputError, SelfkindError
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text
 from .parser import build_parser
 
 __all__ = ["build_parser", "main", "run"]
@@ -23,10 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except InputError as err:
-        print(err, file=sys.stderr)
+        print(error_text(err), file=sys.stderr)
         return EXIT_BAD_INPUT
     except SelfkindError as err:
-        print(f"selfkind: {err}", file=sys.stderr)
+        print(f"selfkind: {error_text(err)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nStopped. Nothing half-finished was kept.", file=sys.stderr)
@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `selfkind practices | head`); that is not an error.
         sys.stderr.close()
         return EXIT_OK
+    except OSError as err:
+        # The machine refused something no library call foresaw (a folder removed under a
+        # running render, say): one line, not a traceback.
+        print(f"selfkind: {error_text(err)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def run() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import TypeVar
 
+from ..errors import ScriptErrors
 from ..listen.vad import END_SILENCE_S
 from ..render import Progress
 from ..units import parse_duration
@@ -58,6 +60,23 @@ class BarProgress(Progress):
     def describe(self, text: str) -> None:
         if self._task is not None:
             self._bar.update(self._task, description=text)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal or in a log: control and format characters (an
+    escape sequence, a newline, a right-to-left override, as a file name may hold) are
+    shown as escapes like ``\\x1b`` instead of acting."""
+    return "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def error_text(err: BaseException) -> str:
+    """An error as printed: one printable line, or one per mistake for several."""
+    if isinstance(err, ScriptErrors):
+        return "\n".join(printable(str(one)) for one in err.errors)
+    return printable(str(err))
 
 
 def progress_bar() -> Progress:

@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 
 from .. import batch
-from ..background import check_background
 from ..devices import play
 from ..encode import FORMATS, choose_output
 from ..engines import unavailable_reason
 from ..errors import ScriptError, SetupError, UsageError
 from ..practices import practice_names, practice_text
 from ..render import (
+    check_output,
+    check_script,
     load_script,
     preview_samples,
     render_file,
-    resolve_voice,
     script_length_range,
     write_audio,
 )
@@ -25,7 +25,7 @@ from ..script import Section
 from ..timeline import utterances
 from ..units import format_duration
 from ..voices import load_voice, voice_names
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, progress_bar
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, printable, progress_bar
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -45,7 +45,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         f" {rendered.loudness_lufs:.1f} LUFS ({rendered.synthesized} new clips):"
     )
     for path in (rendered.audio, rendered.captions, rendered.manifest):
-        print(f"  {path}")
+        print(f"  {printable(str(path))}")
     return EXIT_OK
 
 
@@ -56,6 +56,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     jobs = batch.plan(args.paths, out_dir, args.format, durations, voices)
     if not jobs:
         raise UsageError(args.paths[0], "no scripts (.md files) found here")
+    check_output(out_dir / "index.json", "-o")
+    with batch.folder_lock(out_dir):
+        return _run_batch(args, out_dir, jobs)
+
+
+def _run_batch(args: argparse.Namespace, out_dir: Path, jobs: list[batch.Job]) -> int:
     batch.remove_stale_parts(out_dir)
     workers = max(1, min(args.jobs, len(jobs)))
     on_terminal = sys.stderr.isatty()
@@ -66,9 +72,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         done += 1
         if on_terminal:
             progress.advance()
-            progress.describe(f"{Path(outcome.job.output).name}")
+            progress.describe(printable(Path(outcome.job.output).name))
         else:
-            print(f"[{done}/{len(jobs)}] {outcome.status}: {outcome.job.output}", flush=True)
+            shown = printable(outcome.job.output)
+            print(f"[{done}/{len(jobs)}] {outcome.status}: {shown}", flush=True)
 
     with progress_bar() as progress:
         progress.start(f"Rendering {len(jobs)} files", len(jobs))
@@ -79,10 +86,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         counts[outcome.status] += 1
     for outcome in outcomes:
         if outcome.status == batch.STATUS_FAILED:
-            print(f"failed: {outcome.reason}", file=sys.stderr)
+            for line in outcome.reason.splitlines():
+                print(f"failed: {printable(line)}", file=sys.stderr)
     print(
         f"{counts['rendered']} rendered, {counts['skipped']} up to date,"
-        f" {counts['failed']} failed; index: {index_path}, playlist: {playlist_path}"
+        f" {counts['failed']} failed; index: {printable(str(index_path))},"
+        f" playlist: {printable(str(playlist_path))}"
     )
     return EXIT_FAILED if counts["failed"] else EXIT_OK
 
@@ -91,15 +100,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     worst = EXIT_OK
     for source in args.scripts:
         try:
-            script = load_script(source)
-            resolve_voice(script, None)
-            check_background(script, script.front.background)
+            script = check_script(source)
         except ScriptError as err:
-            print(err, file=sys.stderr)
+            print(printable(str(err)), file=sys.stderr)
             worst = EXIT_BAD_INPUT
             continue
         sections = sum(1 for item in script.items if isinstance(item, Section))
-        print(f"{source}: ok ({len(utterances(script))} utterances, {sections} sections)")
+        count = len(utterances(script))
+        print(f"{printable(source)}: ok ({count} utterances, {sections} sections)")
     return worst
 
 

@@ -54,9 +54,18 @@ def unavailable_reason(profile: VoiceProfile) -> str | None:
         import piper  # noqa: F401
     except ImportError:
         return f"Piper is not installed ({NEURAL_EXTRA})"
-    if find_model(profile.voice) is None:
+    model_path = find_model(profile.voice)
+    if model_path is None:
         return f"the Piper model '{profile.voice}' is not installed ({NEURAL_EXTRA})"
+    config = _config_of(model_path)
+    if not config.is_file():
+        return f"the Piper model {model_path} has no {config.name} beside it; put it there"
     return None
+
+
+def _config_of(model_path: Path) -> Path:
+    """Piper's settings for a model (sample rate, phonemes) sit beside it as .onnx.json."""
+    return model_path.with_name(model_path.name + ".json")
 
 
 def _voice(model_path: Path) -> object:
@@ -64,8 +73,10 @@ def _voice(model_path: Path) -> object:
     if key not in _loaded:
         from piper import PiperVoice
 
-        config = model_path.with_name(model_path.name + ".json")
-        _loaded[key] = PiperVoice.load(model_path, config if config.is_file() else None)
+        try:
+            _loaded[key] = PiperVoice.load(model_path, _config_of(model_path))
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors share no base
+            raise SetupError(f"the Piper model {model_path} could not be loaded: {err}") from None
     return _loaded[key]
 
 
