@@ -115,7 +115,7 @@ def _decoded(
 
 def _decode_to(script: Script, spec: str, path: Path, sample_rate_hz: int, target: Path) -> None:
     """The first MAX_DECODED_S of the file's first sound track, mono, as float32."""
-    command = ["-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate_hz)]
+    command = ["-i", str(path), "-map", "0:a:0?", "-ac", "1", "-ar", str(sample_rate_hz)]
     command += ["-t", f"{MAX_DECODED_S:.0f}", "-f", "f32le", "pipe:1"]
     with writing(target):
         temp = temporary_beside(target)
@@ -127,7 +127,7 @@ def _decode_to(script: Script, spec: str, path: Path, sample_rate_hz: int, targe
         try:
             process.finish()
         except ffmpeg.FfmpegFailed as err:
-            if "matches no streams" in err.reason:
+            if "does not contain any stream" in err.reason:
                 reason = "it has no sound in it (a video without an audio track?)"
             else:
                 reason = f"it could not be read as audio ({err.reason})"

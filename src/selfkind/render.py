@@ -78,19 +78,20 @@ class Rendered:
     synthesized: int
 
 
-def load_script(source: str) -> Script:
-    """A script from a file path or the name of a built-in practice."""
+def load_script(source: str, mistakes: list[ScriptError] | None = None) -> Script:
+    """A script from a file path or the name of a built-in practice; with ``mistakes``, its
+    mistakes are added there rather than raised (see :func:`parse_script`)."""
     path = Path(source)
     if path.is_file():
         try:
             data = path.read_bytes()
         except OSError as err:
             raise ScriptError(source, 0, 0, f"cannot read the file: {err.strerror}") from None
-        return parse_script(read_script_text(data, source), source)
+        return parse_script(read_script_text(data, source), source, mistakes)
     data = practice_text(source)
     if data is not None and "/" not in source:
         name = f"{source}.md"
-        return parse_script(read_script_text(data, name), name)
+        return parse_script(read_script_text(data, name), name, mistakes)
     if path.is_dir():
         raise ScriptError(source, 0, 0, "this is a folder; give a script file (.md)")
     known = ", ".join(practice_names())
@@ -165,8 +166,8 @@ def check_script(source: str, jobs: int = 1) -> Script:
     enough (decoded into the cache on the way), and a ``duration:`` fits the script, for
     which its speech is synthesized (into the cache, so the render after is quicker).
     """
-    script = load_script(source)
     errors: list[ScriptError] = []
+    script = load_script(source, errors)
     voice = None
     try:
         voice = resolve_voice(script, None)
@@ -176,7 +177,7 @@ def check_script(source: str, jobs: int = 1) -> Script:
         check_background(script, script.front.background, SESSION_RATE_HZ, paths.user_cache_dir())
     except ScriptError as err:
         errors.append(err)
-    if voice is not None and script.front.duration_s is not None:
+    if not errors and voice is not None and script.front.duration_s is not None:
         spoken = speech_lengths(script, voice, jobs)
         try:
             compile_timeline(

@@ -271,9 +271,15 @@ def _front_value(key: str, value: str, path: str, line: int, col: int) -> object
 _FIELD_FOR_KEY = {"duration": "duration_s", "background_level": "background_level_db"}
 
 
-def parse_script(text: str, path: str = "<script>") -> Script:
+def parse_script(
+    text: str, path: str = "<script>", mistakes: list[ScriptError] | None = None
+) -> Script:
     """Parse a script's text; raises :class:`ScriptError` for one mistake, or
-    :class:`~selfkind.errors.ScriptErrors` listing every mistake when there are several."""
+    :class:`~selfkind.errors.ScriptErrors` listing every mistake when there are several.
+
+    Given a ``mistakes`` list, adds them there instead and returns what could be read, so a
+    checker can go on to look at the rest (the voice, the background).
+    """
     lines = text.split("\n")
     errors: list[ScriptError] = []
     front, body_start = _parse_front_matter(lines, path, errors)
@@ -298,10 +304,15 @@ def parse_script(text: str, path: str = "<script>") -> Script:
             paragraph.append((line_no, line))
     items.extend(_parse_paragraph(paragraph, path, errors))
     if not errors and not any(isinstance(item, (Speech, Pause, Bell, Reflect)) for item in items):
-        raise ScriptError(path, body_start + 1, 1, "the script is empty: nothing to say or play")
+        errors.append(
+            ScriptError(path, body_start + 1, 1, "the script is empty: nothing to say or play")
+        )
     _check_silence_fits(items, front, path, errors)
-    if errors:
-        raise one_or_all(sorted(errors, key=lambda e: (e.line, e.col)))
+    errors.sort(key=lambda e: (e.line, e.col))
+    if errors and mistakes is None:
+        raise one_or_all(errors)
+    if mistakes is not None:
+        mistakes.extend(errors)
     if not front.title:
         first = next((i.title for i in items if isinstance(i, Section)), "")
         front = replace(front, title=first or "Untitled practice")

@@ -22,6 +22,7 @@ from .cache import ClipCache
 from .engines import engine_loaded, open_engine
 from .errors import SynthesisError
 from .levels import CLIP_LUFS, LOSSY_CEILING_DBTP, TARGET_LUFS
+from .lifetime import end_with_parent
 from .master import Limiter
 from .normalize import normalize_for_speech
 from .sounds import leveled
@@ -110,6 +111,7 @@ def _synthesize_into(
 
 
 def _worker(profile: VoiceProfile, texts: list[str], root: str, progress) -> None:  # noqa: ANN001
+    end_with_parent()  # a render killed with -9 takes its synthesis with it
     # stdout is the user's: a worker never writes to it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

@@ -25,7 +25,7 @@ from ..script import Section
 from ..timeline import utterances
 from ..units import format_duration
 from ..voices import load_voice, voice_names
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, printable, progress_bar
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, error_text, printable, progress_bar
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -102,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             script = check_script(source)
         except ScriptError as err:
-            print(printable(str(err)), file=sys.stderr)
+            print(error_text(err), file=sys.stderr)
             worst = EXIT_BAD_INPUT
             continue
         sections = sum(1 for item in script.items if isinstance(item, Section))
