@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SESSION_RATE_HZ, cli, decode
+from .conftest import SESSION_RATE_HZ, cli, decode, run
 
 GOOD = "# Opening\nA kind word, to begin.\n[pause 2s..20s]\n# Closing\nAnd a kind word to end.\n"
 
@@ -102,3 +103,111 @@ def test_leftovers_of_a_killed_batch_are_cleared_and_a_running_ones_kept(
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_outputs_that_would_collide_are_refused_before_any_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for folder in ("morning", "evening"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "calm.md").write_text(GOOD)
+    out = tmp_path / "out"
+    morning, evening = str(tmp_path / "morning"), str(tmp_path / "evening")
+    cases = [
+        # The same name from two folders, flattened into one.
+        ([f"{morning}/calm.md", f"{evening}/calm.md"], [], f"{morning}/calm.md, {evening}/calm.md"),
+        ([morning, evening], [], f"{morning}/calm.md, {evening}/calm.md"),
+        # One length written two ways.
+        ([f"{morning}/calm.md"], ["--duration", "5m,300s"], "at 5m (300s), "),
+    ]
+    for paths, options, names in cases:
+        code, stdout, stderr = cli(capsys, "batch", *paths, "-o", str(out), *options)
+        assert code == 2, stderr
+        assert f"{out}/calm" in stderr and "would be written by 2 renders" in stderr
+        assert names in stderr
+        assert not out.exists()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _start_batch(library: Path, out: Path, jobs: int = 2) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "batch", str(library), "-o", str(out),
+         "--format", "wav", "--jobs", str(jobs)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_parts(out: Path, process: subprocess.Popen[str], n: int = 1) -> None:
+    deadline = time.monotonic() + 60
+    while len(list(out.rglob(".*.wav.*.part"))) < n:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def slow_library(tmp_path: Path) -> Path:
+    """Scripts that take seconds to render (long pauses), so a batch can be caught mid-way."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"s{index}.md").write_text(f"Number {index}, and rest.\n\n[pause 40m]\n\nEnd.\n")
+    return folder
+
+
+def test_a_second_batch_into_the_same_folder_is_refused_and_the_first_finishes(
+    slow_library: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = _start_batch(slow_library, out)
+    _wait_for_parts(out, first)
+    code, _, err = run("batch", str(slow_library), "-o", str(out), "--format", "wav")
+    assert code == 1
+    assert err.strip() == (
+        f"selfkind: another batch (process {first.pid}) is writing into {out};"
+        " wait for it to finish or choose another folder"
+    )
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "3 rendered" in stdout and "Traceback" not in stderr
+    assert sorted(p.name for p in out.glob("*.wav")) == ["s0.wav", "s1.wav", "s2.wav"]
+    assert not list(out.rglob("*.part"))
+
+
+def test_workers_stop_when_their_batch_is_killed(slow_library: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    parent = _start_batch(slow_library, out)
+    _wait_for_parts(out, parent, n=2)
+    workers = [pid for pid in _children(parent.pid) if _alive(pid)]
+    assert len(workers) >= 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 2.0
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived its batch"
+    time.sleep(1.0)  # an orphan would publish here
+    assert not list(out.glob("*.wav")) and not list(out.glob("*.json"))
+    # The next run finds the parts of the dead workers and clears them.
+    code, stdout, _ = run("batch", str(slow_library), "-o", str(out), "--format", "wav")
+    assert code == 0 and "3 rendered" in stdout
+    assert not list(out.rglob("*.part"))
