@@ -112,6 +112,13 @@ def error(text: str | bytes) -> str:
         ("---\nbackground_level: loud\n---\nHi.\n", "bad.md:2:19: 'loud' is not a level"),
         ("---\ntitle: x\n---\n\n# Only a heading\n", "bad.md:4:1: the script is empty"),
         ("", "bad.md:1:1: the script is empty"),
+        ("Hello. [bell ²]\n", "bad.md:1:14: [bell N] takes a whole number from 1 to 12, not '²'"),
+        ("Hello. [pause ٣s]\n", "bad.md:1:15: '٣s' is not a duration"),
+        ("Hi [pause " + "9" * 400 + "s]\n", "bad.md:1:11: '" + "9" * 40 + "' is longer than 12h"),
+        ("[pause 999999h]\n", "bad.md:1:8: '999999h' is longer than 12h"),
+        ("---\nduration: 13h\n---\nHi.\n", "bad.md:2:11: '13h' is longer than 12h"),
+        ("[pause 7h]\n[pause 6h]\n", "bad.md:2:1: the pauses up to here already last 13h"),
+        ("Hi.\n\n" + "word " * 1001, "bad.md:3:1: this paragraph is 5004 characters long"),
     ],
 )
 def test_errors_point_at_file_line_and_column(text: str, expected: str) -> None:
@@ -128,3 +135,11 @@ def test_binary_and_non_utf8_files_are_refused_with_a_location() -> None:
 def test_windows_line_endings_and_a_bom_are_accepted() -> None:
     text = read_script_text(b"\xef\xbb\xbf# Title\r\nHello.\r\n", "x.md")
     assert parse_script(text).items[1] == Speech("Hello.", 2, 1)
+
+
+def test_every_mistake_is_reported_in_reading_order() -> None:
+    text = "---\ntitel: x\n---\nHello [pase 1s] and [bell 0].\n\n# #\n\nA lone ] here.\n"
+    lines = error(text).splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        "bad.md:2:1", "bad.md:4:7", "bad.md:4:27", "bad.md:6:1", "bad.md:8:8",
+    ]  # fmt: skip

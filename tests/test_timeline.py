@@ -68,3 +68,17 @@ def test_an_impossible_target_names_the_possible_range() -> None:
 def test_utterances_are_distinct_and_in_order() -> None:
     script = parse_script("Breathe.\n\nBreathe.\n\n[reflect 3s] Now?\n")
     assert utterances(script) == ["Breathe.", "Now?"]
+
+
+def test_a_session_past_twelve_hours_is_refused_where_it_passes_them() -> None:
+    # The pause alone fits (its middle is 10.5 h), but with two hours of speech it does not.
+    script = parse_script("A very long talk.\n\n[pause 9h..12h]\n\nAnd the end.\n", "long.md")
+    rate = 100
+    frames = {"A very long talk.": 2 * 3600 * rate, "And the end.": rate}
+    with pytest.raises(ScriptError) as caught:
+        compile_timeline(script, frames, rate)
+    assert str(caught.value).startswith("long.md:3: the session passes 12h")
+    # With a length to fit, the same script is fine.
+    assert compile_timeline(script, frames, rate, target_duration_s=11.5 * 3600).n_frames == (
+        11.5 * 3600 * rate
+    )
