@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from selfkind import background
-from selfkind.background import MAX_DECODED_S, check_background
+from selfkind.background import MAX_DECODED_S, check_background, open_background
 from selfkind.cache import ClipCache
 from selfkind.script import parse_script
 
@@ -129,6 +129,10 @@ def test_a_killed_decode_leaves_nothing_for_long(tmp_path: Path) -> None:
     check_background(script, "a.wav", SESSION_RATE_HZ, cache_dir)
     assert not left.exists()
     assert [p.suffix for p in folder.iterdir()] == [".f32"]
+    # A session with no file bed clears them too.
+    left.write_bytes(b"\0" * 100_000)
+    assert open_background(script, "none", SESSION_RATE_HZ, -23.0, cache_dir) is None
+    assert not left.exists()
 
 
 def test_a_killed_render_leaves_no_parts_after_the_next_run(tmp_path: Path) -> None:

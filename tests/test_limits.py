@@ -99,7 +99,7 @@ def test_a_script_past_the_size_limit_is_refused_where_it_passes_it(
     code, _, err = cli(capsys, "check", "big.md")
     where = err.split(": ")[0].split(":")
     assert code == 2 and where[0] == "big.md" and int(where[1]) > 14000
-    assert "at most 1 MB" in err
+    assert "larger than 1 MB" in err
 
 
 def _fake_piper_profile(folder: Path) -> Path:

@@ -73,6 +73,7 @@ def open_background(
     script: Script, spec: str, sample_rate_hz: int, voice_lufs: float, cache_dir: Path
 ) -> LoopedSource | None:
     """A looping source at the voice's loudness (the mix sets how far under it the bed sits)."""
+    remove_stale_parts(cache_dir / "backgrounds")  # what a killed decode left, whatever the bed
     if spec == "none":
         return None
     samples = check_background(script, spec, sample_rate_hz, cache_dir)

@@ -25,7 +25,7 @@ from .loudness import LoudnessMeter
 from .master import Master
 from .mix import MixSettings, SessionMix
 from .practices import practice_names, practice_text
-from .script import Script, parse_script, read_script_text
+from .script import MAX_SCRIPT_BYTES, Script, parse_script, read_script_text
 from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
 from .timeline import Timeline, compile_timeline, length_range_s, utterances
 from .voices import VoiceProfile, load_voice, voice_names
@@ -84,7 +84,9 @@ def load_script(source: str, mistakes: list[ScriptError] | None = None) -> Scrip
     path = Path(source)
     if path.is_file():
         try:
-            data = path.read_bytes()
+            # One byte past the limit is enough to refuse a file, however large it is.
+            with path.open("rb") as handle:
+                data = handle.read(MAX_SCRIPT_BYTES + 1)
         except OSError as err:
             raise ScriptError(source, 0, 0, f"cannot read the file: {err.strerror}") from None
         return parse_script(read_script_text(data, source), source, mistakes)

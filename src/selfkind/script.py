@@ -155,8 +155,8 @@ def read_script_text(data: bytes, path: str) -> str:
             path,
             line,
             col,
-            f"the script is {len(data) / 1e6:.1f} MB; a script may be at most"
-            f" {MAX_SCRIPT_BYTES / 1e6:.0f} MB (this is where it passes that)",
+            f"the script is larger than {MAX_SCRIPT_BYTES / 1e6:.0f} MB, the most a script"
+            " may be (this is where it passes that)",
         )
     try:
         text = data.decode("utf-8")

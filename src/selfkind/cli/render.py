@@ -21,7 +21,7 @@ from ..render import (
     script_length_range,
     write_audio,
 )
-from ..script import Section
+from ..script import MAX_UTTERANCE_CHARS, Section
 from ..timeline import utterances
 from ..units import format_duration
 from ..voices import load_voice, voice_names
@@ -148,7 +148,8 @@ def cmd_voices(args: argparse.Namespace) -> int:
         profile = load_voice(name)
         reason = unavailable_reason(profile)
         status = "ready" if reason is None else f"not usable: {reason}"
-        print(f"{name:12} {profile.engine:7} {profile.description}  [{status}]")
+        shown = printable(f"{name:12} {profile.engine:7} {profile.description}")
+        print(f"{shown}  [{printable(status)}]")
     return EXIT_OK
 
 
@@ -160,6 +161,8 @@ def _preview_voice(args: argparse.Namespace) -> int:
     except KeyError:
         known = ", ".join(voice_names())
         raise UsageError(args.name, f"unknown voice (known: {known})") from None
+    if args.text and len(args.text) > MAX_UTTERANCE_CHARS:
+        raise UsageError("text", f"a preview says at most {MAX_UTTERANCE_CHARS} characters")
     reason = unavailable_reason(profile)
     if reason:
         raise SetupError(f"voice '{profile.name}' cannot speak here: {reason}")
