@@ -211,3 +211,26 @@ def test_workers_stop_when_their_batch_is_killed(slow_library: Path, tmp_path: P
     code, stdout, _ = run("batch", str(slow_library), "-o", str(out), "--format", "wav")
     assert code == 0 and "3 rendered" in stdout
     assert not list(out.rglob("*.part"))
+
+
+def test_synthesis_workers_stop_when_their_render_is_killed(tmp_path: Path) -> None:
+    # Sentences no cache has seen, enough for two workers to be busy for seconds.
+    stamp = time.time_ns()
+    lines = [f"Sentence {n} of run {stamp}, spoken slowly and kindly." for n in range(160)]
+    (tmp_path / "many.md").write_text("\n\n".join(lines) + "\n")
+    render = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "render", "many.md", "-o", "many.wav", "--jobs", "2"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while len([pid for pid in _children(render.pid) if _alive(pid)]) < 2:
+        assert render.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers are synthesizing now
+    workers = [pid for pid in _children(render.pid) if _alive(pid)]
+    render.send_signal(signal.SIGKILL)
+    render.wait()
+    deadline = time.monotonic() + 2.0
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), "a synthesis worker outlived its render"
