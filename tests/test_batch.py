@@ -151,14 +151,14 @@ def _alive(pid: int) -> bool:
 def _start_batch(library: Path, out: Path, jobs: int = 2) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "selfkind", "batch", str(library), "-o", str(out),
-         "--format", "wav", "--jobs", str(jobs)],
+         "--format", "flac", "--jobs", str(jobs)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
 def _wait_for_parts(out: Path, process: subprocess.Popen[str], n: int = 1) -> None:
     deadline = time.monotonic() + 60
-    while len(list(out.rglob(".*.wav.*.part"))) < n:
+    while len(list(out.rglob(".*.flac.*.part"))) < n:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -180,7 +180,12 @@ def test_a_second_batch_into_the_same_folder_is_refused_and_the_first_finishes(
     out = tmp_path / "out"
     first = _start_batch(slow_library, out)
     _wait_for_parts(out, first)
-    code, _, err = run("batch", str(slow_library), "-o", str(out), "--format", "wav")
+    # Held still (its workers go on), so the first cannot finish while the second starts.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        code, _, err = run("batch", str(slow_library), "-o", str(out), "--format", "flac")
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert code == 1
     assert err.strip() == (
         f"selfkind: another batch (process {first.pid}) is writing into {out};"
@@ -189,7 +194,7 @@ def test_a_second_batch_into_the_same_folder_is_refused_and_the_first_finishes(
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     assert "3 rendered" in stdout and "Traceback" not in stderr
-    assert sorted(p.name for p in out.glob("*.wav")) == ["s0.wav", "s1.wav", "s2.wav"]
+    assert sorted(p.name for p in out.glob("*.flac")) == ["s0.flac", "s1.flac", "s2.flac"]
     assert not list(out.rglob("*.part"))
 
 
@@ -206,9 +211,9 @@ def test_workers_stop_when_their_batch_is_killed(slow_library: Path, tmp_path: P
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "a worker outlived its batch"
     time.sleep(1.0)  # an orphan would publish here
-    assert not list(out.glob("*.wav")) and not list(out.glob("*.json"))
+    assert not list(out.glob("*.flac")) and not list(out.glob("*.json"))
     # The next run finds the parts of the dead workers and clears them.
-    code, stdout, _ = run("batch", str(slow_library), "-o", str(out), "--format", "wav")
+    code, stdout, _ = run("batch", str(slow_library), "-o", str(out), "--format", "flac")
     assert code == 0 and "3 rendered" in stdout
     assert not list(out.rglob("*.part"))
 
