@@ -167,17 +167,20 @@ def audio_bytes(tmp_path_factory: pytest.TempPathFactory) -> int:
     return (folder / "short.wav").stat().st_size
 
 
-@pytest.mark.parametrize(("stage", "spare_pages"), [("captions", 0), ("manifest", 1)])
+@pytest.mark.parametrize(
+    ("stage", "spare_pages"), [("audio", None), ("captions", 0), ("manifest", 1)]
+)
 def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(
-    tmp_path: Path, audio_bytes: int, stage: str, spare_pages: int
+    tmp_path: Path, audio_bytes: int, stage: str, spare_pages: int | None
 ) -> None:
     # Room for the audio, and for ``spare_pages`` more: the next file does not fit.
-    size = math.ceil(audio_bytes / PAGE) * PAGE + spare_pages * PAGE
+    # (None: room for nothing but the first page of the audio.)
+    size = PAGE if spare_pages is None else math.ceil(audio_bytes / PAGE + spare_pages) * PAGE
     (tmp_path / "short.md").write_text(SHORT)
     with tmpfs(tmp_path / "small", size) as small:
         code, _, err = run("render", "short.md", "-o", f"{small}/short.wav", cwd=tmp_path)
         left = sorted(p.name for p in small.iterdir())
-    suffix = {"captions": ".vtt", "manifest": ".json"}[stage]
+    suffix = {"audio": ".wav", "captions": ".vtt", "manifest": ".json"}[stage]
     assert code == 1, err
     assert err.startswith(f"selfkind: cannot write {small}/short{suffix}: No space left")
     assert len(err.strip().splitlines()) == 1

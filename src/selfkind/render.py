@@ -7,6 +7,8 @@ rendering calls :func:`render_session` from worker processes.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,8 @@ from . import paths
 from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
-from .encode import LOSSY_FORMATS, Chapter, Encoder
-from .errors import ScriptError, UsageError, one_or_all
+from .encode import LOSSY_FORMATS, Chapter, EncodeError, Encoder
+from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .loudness import LoudnessMeter
@@ -282,6 +284,13 @@ def render_session(
         for temp, final in zip(temps, (audio_path, captions_path, manifest_path), strict=True):
             publish(temp, final)
         temps.clear()
+    except EncodeError as err:
+        # ffmpeg names its hidden temporary file; a full disk is said about the file asked for.
+        full = [os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT)]
+        reason = next((text for text in full if text in str(err)), None)
+        if reason is None:
+            raise
+        raise CannotWrite(f"cannot write {audio_path}: {reason}") from None
     finally:
         if encoder is not None:
             encoder.abort()
