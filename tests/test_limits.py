@@ -224,6 +224,9 @@ def test_names_with_control_characters_are_shown_escaped(
     assert code == 0 and "\x1b" not in out and out.count("\n") == 1
     code, _, err = cli(capsys, "render", "missing\x1b[31m.md")
     assert code == 2 and "\x1b" not in err and "missing\\x1b[31m.md" in err
+    # Values that argparse itself refuses, too.
+    code, _, err = run("render", "ok.md", "--format", "mp\x1b[31m3", cwd=tmp_path)
+    assert code == 2 and "\x1b" not in err and "'mp\\x1b[31m3'" in err
 
 
 @pytest.mark.parametrize("voice", ["../../../../etc/passwd", "/etc/passwd", "en us", "a/b/c"])

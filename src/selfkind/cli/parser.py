@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from .. import __version__
 from ..encode import FORMATS
@@ -14,6 +15,7 @@ from .common import (
     add_recognizer_options,
     duration_option,
     list_option,
+    printable,
     seconds_option,
 )
 from .guide import cmd_devices, cmd_guide
@@ -21,8 +23,16 @@ from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
 from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the values it echoes in its errors made printable (its subcommand
+    parsers are of the same class)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="selfkind",
         description="Voice-guided self-compassion practice, offline: render scripts to audio.",
     )
