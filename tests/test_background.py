@@ -129,10 +129,12 @@ def test_a_killed_decode_leaves_nothing_for_long(tmp_path: Path) -> None:
     check_background(script, "a.wav", SESSION_RATE_HZ, cache_dir)
     assert not left.exists()
     assert [p.suffix for p in folder.iterdir()] == [".f32"]
-    # A session with no file bed clears them too.
+    # A session with no file bed clears them too, and the whole decodes of older versions.
     left.write_bytes(b"\0" * 100_000)
+    old = folder / "0123abcd-22050.npy"
+    old.write_bytes(b"\0" * 100_000)
     assert open_background(script, "none", SESSION_RATE_HZ, -23.0, cache_dir) is None
-    assert not left.exists()
+    assert not left.exists() and not old.exists()
 
 
 def test_a_killed_render_leaves_no_parts_after_the_next_run(tmp_path: Path) -> None:

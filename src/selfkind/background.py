@@ -73,7 +73,7 @@ def open_background(
     script: Script, spec: str, sample_rate_hz: int, voice_lufs: float, cache_dir: Path
 ) -> LoopedSource | None:
     """A looping source at the voice's loudness (the mix sets how far under it the bed sits)."""
-    remove_stale_parts(cache_dir / "backgrounds")  # what a killed decode left, whatever the bed
+    _clear_leftovers(cache_dir / "backgrounds")
     if spec == "none":
         return None
     samples = check_background(script, spec, sample_rate_hz, cache_dir)
@@ -87,6 +87,14 @@ def open_background(
     return LoopedSource(samples, sample_rate_hz, gain, crossfade_s)
 
 
+def _clear_leftovers(folder: Path) -> None:
+    """What a killed decode left, and whole decoded files of earlier versions (``.npy``, up
+    to 1.6 GB each), which nothing reads any more."""
+    remove_stale_parts(folder)
+    for old in folder.glob("*.npy"):
+        old.unlink(missing_ok=True)
+
+
 def _decoded(
     script: Script, spec: str, path: Path, sample_rate_hz: int, cache_dir: Path
 ) -> np.ndarray:
@@ -97,7 +105,7 @@ def _decoded(
     folder = cache_dir / "backgrounds"
     name = f"{digest.hexdigest()[:32]}-{sample_rate_hz}-{MAX_DECODED_S:.0f}s.f32"
     target = folder / name
-    remove_stale_parts(folder)  # what a killed decode left
+    _clear_leftovers(folder)
     if target.is_file():
         touch(target)
     else:
