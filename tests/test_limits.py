@@ -224,6 +224,15 @@ def test_names_with_control_characters_are_shown_escaped(
     assert code == 0 and "\x1b" not in out and out.count("\n") == 1
     code, _, err = cli(capsys, "render", "missing\x1b[31m.md")
     assert code == 2 and "\x1b" not in err and "missing\\x1b[31m.md" in err
+    (tmp_path / name).write_text("Hello. [pase 1s]\n\n[bell 0]\n")
+    code, out, err = cli(capsys, "batch", name, "-o", "b")
+    assert code == 1 and "\x1b" not in err + out
+    failed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert [line.split(": ")[1].rsplit(":", 1)[0] for line in failed] == [
+        "evil\\x1b]0;owned\\x07\\x1b[2J\\nname.md:1",
+        "evil\\x1b]0;owned\\x07\\x1b[2J\\nname.md:3",
+    ]
+    (tmp_path / "ok.md").write_text("Hello.\n")
     # Values that argparse itself refuses, too.
     code, _, err = run("render", "ok.md", "--format", "mp\x1b[31m3", cwd=tmp_path)
     assert code == 2 and "\x1b" not in err and "'mp\\x1b[31m3'" in err

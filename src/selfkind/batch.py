@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import __version__, files
 from .engines import engine_loaded
-from .errors import FolderBusy, ScriptError, SelfkindError, one_or_all
+from .errors import FolderBusy, ScriptError, ScriptErrors, SelfkindError, one_or_all
 from .files import publish, temporary_beside, writing
 from .lifetime import end_with_parent
 from .practices import practice_text
@@ -49,6 +49,9 @@ class Outcome:
     job: Job
     status: str
     reason: str = ""
+    """Why it failed: one line per mistake (see ``reasons``)."""
+    reasons: tuple[str, ...] = ()
+    """The same, one entry per mistake, so a name holding a newline is never split."""
     title: str = ""
     duration_s: float = 0.0
     voice: str = ""
@@ -202,10 +205,15 @@ def run_job(job: Job, force: bool = False) -> Outcome:
             status = STATUS_SKIPPED
     except ScriptError as err:
         # An error about an option (say --duration) still has to name the script it hit.
-        reason = str(err) if str(err).startswith(job.source) else f"{job.source}: {err}"
-        return Outcome(job, STATUS_FAILED, reason)
+        mistakes = err.errors if isinstance(err, ScriptErrors) else (err,)
+        reasons = tuple(
+            str(one) if str(one).startswith(job.source) else f"{job.source}: {one}"
+            for one in mistakes
+        )
+        return Outcome(job, STATUS_FAILED, "\n".join(reasons), reasons)
     except SelfkindError as err:
-        return Outcome(job, STATUS_FAILED, f"{job.source}: {err}")
+        reason = f"{job.source}: {err}"
+        return Outcome(job, STATUS_FAILED, reason, (reason,))
     sections = [
         {"title": e["text"], "start_s": e["start_s"]}
         for e in manifest["events"]

@@ -86,8 +86,8 @@ def _run_batch(args: argparse.Namespace, out_dir: Path, jobs: list[batch.Job]) -
         counts[outcome.status] += 1
     for outcome in outcomes:
         if outcome.status == batch.STATUS_FAILED:
-            for line in outcome.reason.splitlines():
-                print(f"failed: {printable(line)}", file=sys.stderr)
+            for reason in outcome.reasons or (outcome.reason,):
+                print(f"failed: {printable(reason)}", file=sys.stderr)
     print(
         f"{counts['rendered']} rendered, {counts['skipped']} up to date,"
         f" {counts['failed']} failed; index: {printable(str(index_path))},"
