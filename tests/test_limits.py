@@ -120,6 +120,7 @@ def _fake_piper_profile(folder: Path) -> Path:
         (["render", "ok.md", "-o", "ok.md/x.wav"], 2, "is a file, not a folder"),
         (["render", "ok.md", "-o", "/proc/x.wav"], 2, "cannot write '/proc/x.wav'"),
         (["batch", "ok.md", "-o", "ok.md"], 2, "cannot write"),
+        (["voices", "preview", "default", "calm " * 1200, "-o", "p.wav"], 2, "at most 5000"),
     ],
 )
 def test_what_used_to_be_a_traceback_is_one_line(
