@@ -47,6 +47,15 @@ def _boot_time_s() -> float:
 def process_started_s(pid: int) -> float | None:
     """When a running process started (seconds since the epoch), or None if there is none.
     A zombie counts as gone: it writes nothing more."""
+    if not os.path.exists("/proc/self/stat"):
+        # No /proc (not Linux): alive or not is all that can be told; count it as old.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return 0.0
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
