@@ -148,6 +148,16 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _outlived_by(parent: subprocess.Popen[str], workers: list[int]) -> list[int]:
+    """Kill ``parent`` with -9; the workers still running 2 s later."""
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 2.0
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in workers if _alive(pid)]
+
+
 def _start_batch(library: Path, out: Path, jobs: int = 2) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "selfkind", "batch", str(library), "-o", str(out),
@@ -204,12 +214,7 @@ def test_workers_stop_when_their_batch_is_killed(slow_library: Path, tmp_path: P
     _wait_for_parts(out, parent, n=2)
     workers = [pid for pid in _children(parent.pid) if _alive(pid)]
     assert len(workers) >= 2
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 2.0
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers), "a worker outlived its batch"
+    assert _outlived_by(parent, workers) == [], "a worker outlived its batch"
     time.sleep(1.0)  # an orphan would publish here
     assert not list(out.glob("*.flac")) and not list(out.glob("*.json"))
     # The next run finds the parts of the dead workers and clears them.
@@ -233,9 +238,4 @@ def test_synthesis_workers_stop_when_their_render_is_killed(tmp_path: Path) -> N
         time.sleep(0.05)
     time.sleep(0.5)  # the workers are synthesizing now
     workers = [pid for pid in _children(render.pid) if _alive(pid)]
-    render.send_signal(signal.SIGKILL)
-    render.wait()
-    deadline = time.monotonic() + 2.0
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers), "a synthesis worker outlived its render"
+    assert _outlived_by(render, workers) == [], "a synthesis worker outlived its render"
