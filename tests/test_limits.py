@@ -119,6 +119,7 @@ def _fake_piper_profile(folder: Path) -> Path:
         (["render", "ok.md", "-o", "a-folder.wav"], 2, "is a folder"),
         (["render", "ok.md", "-o", "ok.md/x.wav"], 2, "is a file, not a folder"),
         (["render", "ok.md", "-o", "/proc/x.wav"], 2, "cannot write '/proc/x.wav'"),
+        (["render", "ok.md", "-o", "null.wav"], 2, "not a regular file"),
         (["batch", "ok.md", "-o", "ok.md"], 2, "cannot write"),
         (["voices", "preview", "default", "calm " * 1200, "-o", "p.wav"], 2, "at most 5000"),
     ],
@@ -128,6 +129,7 @@ def test_what_used_to_be_a_traceback_is_one_line(
 ) -> None:
     (tmp_path / "ok.md").write_text("Hello.\n")
     (tmp_path / "a-folder.wav").mkdir()
+    (tmp_path / "null.wav").symlink_to("/dev/null")
     _fake_piper_profile(tmp_path)
     got, out, err = run(*args, cwd=tmp_path)
     lines = err.strip().splitlines()
@@ -136,6 +138,7 @@ def test_what_used_to_be_a_traceback_is_one_line(
     assert len(lines) == 1 or lines[0].startswith("usage:"), err
     assert "Traceback" not in err
     assert not list(tmp_path.rglob("*.part")) and not (tmp_path / "b").exists()
+    assert Path("/dev/null").is_char_device()
 
 
 @contextlib.contextmanager

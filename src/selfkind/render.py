@@ -201,6 +201,9 @@ def check_output(audio_path: Path, what: str = "-o") -> None:
     for path in (audio_path, *companion_paths(audio_path)):
         if path.is_dir():
             raise UsageError(what, f"'{path}' is a folder; name a file to write")
+        if path.exists() and not path.is_file():
+            # A device or a pipe (say /dev/stdout) would be replaced by a plain file.
+            raise UsageError(what, f"'{path}' is not a regular file; name a file to write")
     folder = audio_path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
