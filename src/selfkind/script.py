@@ -325,6 +325,9 @@ def _check_silence_fits(
     """Catch, before any work, silence that alone passes the longest session: the shortest
     pauses when a length is set (the fit can only lengthen them), their middles otherwise."""
     silence_s = 0.0
+    hint = " (at the middle of their ranges: a duration: fits them shorter)"
+    if front.duration_s is not None:
+        hint = ""
     for item in items:
         if isinstance(item, (Pause, Reflect)):
             if front.duration_s is None:
@@ -337,8 +340,8 @@ def _check_silence_fits(
                         path,
                         item.line,
                         item.col,
-                        f"the pauses up to here already last {format_duration(silence_s)};"
-                        f" a session lasts at most {format_duration(MAX_SESSION_S)}",
+                        f"the pauses up to here already last {format_duration(silence_s)}"
+                        f"{hint}; a session lasts at most {format_duration(MAX_SESSION_S)}",
                     )
                 )
                 return
