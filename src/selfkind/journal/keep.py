@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,18 +50,25 @@ def keep(journal: Journal, partial: Path, entry: Entry) -> int:
 def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -> list[int]:
     """Recordings cut off by a crash become pending entries: nothing a person said is lost.
 
-    A recording another process is still making (its file is locked) is left alone, and
-    one that cannot be saved now stays where it is for next time (``on_problem`` hears why).
+    A recording whose owner is alive (its file is locked until the owner has kept it) is
+    left alone, and one that cannot be saved now stays where it is for next time
+    (``on_problem`` hears why).
     """
+    for starting in journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}.new"):
+        _remove_stale(starting)  # its owner died before the first sample: nothing was said
     recovered = []
     for partial in sorted(journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}")):
-        with open(partial, "rb") as handle:
+        try:
+            handle = open(partial, "rb")  # noqa: SIM115 - closed below, releasing the lock
+        except FileNotFoundError:
+            continue  # its owner kept it between the listing and now
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                continue  # being recorded (or recovered) right now
+                continue  # its owner is recording or keeping it (or another recovers it)
             if not partial.exists():
-                continue  # another selfkind recovered it a moment ago
+                continue  # kept by its owner (or recovered elsewhere) a moment ago
             note_path = partial.with_suffix(".json")
             n_bytes = max(partial.stat().st_size - HEADER_BYTES, 0)
             if n_bytes < MIN_SPEECH_S * RATE_HZ * 2:
@@ -86,6 +94,26 @@ def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -
                 if on_problem is not None:
                     on_problem(str(err))
     return recovered
+
+
+STALE_START_S = 60.0
+"""A recording still under its starting name after this long was started by a process that
+died (the name lasts microseconds: between creating, locking and renaming)."""
+
+
+def _remove_stale(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime < STALE_START_S:
+            return  # perhaps not locked yet: its owner may be between open and flock
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        path.unlink(missing_ok=True)
 
 
 def open_journal(

@@ -120,6 +120,9 @@ class Listener:
         self._blocks: queue.Queue[np.ndarray] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._microphone = None
+        self._recording: PartialRecording | None = None
+        """Claimed (locked) from its creation until the entry is kept: another selfkind
+        recovers only recordings whose owner is gone."""
 
     def start(self) -> None:
         from ..devices import Microphone
@@ -148,13 +151,17 @@ class Listener:
         except BaseException as err:  # noqa: BLE001 - reported by the caller, not lost
             self.error = err
         finally:
+            if self._recording is not None:
+                self._recording.release()  # kept, discarded, or left for recovery
             self.done.set()
 
     def _listen(self) -> ListenResult:
         assert self._microphone is not None
         activity = VoiceActivity(self.end_silence_s)
         try:
-            recording = PartialRecording(_audio_dir(self.journal_path), self.context)
+            recording = self._recording = PartialRecording(
+                _audio_dir(self.journal_path), self.context
+            )
         except BaseException:
             self._microphone.close()
             raise
@@ -189,15 +196,14 @@ class Listener:
                 take(self._blocks.get())
         finally:
             self._microphone.close()
-            recording.close()
+            recording.finish()  # still claimed: released in _run once kept
         transcript = transcribing.finish() if transcribing is not None else None
         if transcribing is not None:
             self.recognizer_error = transcribing.error
         final_wait_s = time.monotonic() - stopped
         if not activity.heard_speech and not (transcript and transcript.text):
             # Only room sound: there is nothing here the person made, so nothing to keep.
-            recording.path.unlink()
-            recording.note.unlink(missing_ok=True)
+            recording.discard()
             duration_s = recording.n_frames / RATE_HZ
             return ListenResult(0, duration_s, "", "empty", final_wait_s)
         entry = Entry(

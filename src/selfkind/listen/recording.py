@@ -1,7 +1,9 @@
 """A recording growing on disk while someone speaks, so nothing said is lost if the program
 dies: the audio goes to a WAV file as it arrives (flushed every block, synced to disk every
-second), beside a small JSON note of what it answers, and is locked while recording.
-:func:`selfkind.journal.keep.recover` turns leftovers into pending entries."""
+second), beside a small JSON note of what it answers, and is locked (``flock``) by the process
+that owns it from before it appears under its name until it is kept in the journal or
+discarded. :func:`selfkind.journal.keep.recover` turns only unlocked leftovers (their owner
+is gone: the kernel drops a dead process's locks) into pending entries."""
 
 from __future__ import annotations
 
@@ -46,7 +48,12 @@ def _wav_header(sample_rate_hz: int) -> bytes:
 
 class PartialRecording:
     """A recording growing on disk (``NAME.partial.wav`` + ``NAME.partial.json``), locked
-    against recovery by another process for as long as it is open."""
+    against recovery by another process until :meth:`release`.
+
+    The owner calls :meth:`finish` when the audio is complete, keeps or discards the file
+    while still holding the lock, and only then releases it: a recording whose lock is free
+    is one whose owner has died, and any selfkind may take it.
+    """
 
     def __init__(self, audio_dir: Path, context: Context) -> None:
         started = dt.datetime.now().astimezone()
@@ -59,11 +66,16 @@ class PartialRecording:
             self.note.write_text(
                 json.dumps({"started_at": self.started_at, **context.__dict__}), "utf-8"
             )
-            self._file = open(self.path, "wb")  # noqa: SIM115 - held open while recording
+            # Born under a name recovery does not look at, locked, then renamed: no other
+            # process can ever see it unlocked (and take it for a dead one's leftover).
+            starting = self.path.with_name(self.path.name + ".new")
+            self._file = open(starting, "wb")  # noqa: SIM115 - held open until released
         finally:
             os.umask(old_umask)
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file.write(_wav_header(RATE_HZ))
+        self._file.flush()
+        os.replace(starting, self.path)
         self.n_frames = 0
         self._synced_at = time.monotonic()
 
@@ -75,11 +87,26 @@ class PartialRecording:
             os.fsync(self._file.fileno())
             self._synced_at = time.monotonic()
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """No more audio: everything written is on disk. The lock is still held."""
         if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
+
+    def discard(self) -> None:
+        """Remove the recording and its note (nothing worth keeping was said)."""
+        self.path.unlink(missing_ok=True)
+        self.note.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Give up the claim: after this, a recording still on disk is anyone's to recover.
+        Call it once the recording is kept, discarded, or could not be kept."""
+        if not self._file.closed:
             self._file.close()  # closing releases the lock
+
+    def close(self) -> None:
+        self.finish()
+        self.release()
 
 
 def pcm_of(partial: Path) -> bytes:

@@ -1,0 +1,84 @@
+"""Nothing said is lost: a recording belongs to the process making it until it is kept, and
+only a dead owner's recording is recovered by another selfkind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from selfkind.journal.store import Journal
+from selfkind.listen.listener import Listener
+from selfkind.listen.recognizers import open_recognizer
+from selfkind.listen.recording import PARTIAL_SUFFIX, Context
+
+from .conftest import FIXTURES, decode
+from .soundserver import PipeMicrophone
+
+MIC_RATE_HZ = 16000
+
+
+def _journal_list_loop(journal_path: Path, stop: Path) -> subprocess.Popen[str]:
+    """Another process opening the journal as fast as it can, as `journal list` does
+    (each opening recovers what it believes was cut off); it counts its rounds on stdout."""
+    code = (
+        "import os, sys\n"
+        "from selfkind.cli import main\n"
+        "rounds = 0\n"
+        f"while not os.path.exists({str(stop)!r}):\n"
+        f"    main(['journal', 'list', '--journal', {str(journal_path)!r}])\n"
+        "    rounds += 1\n"
+        "print('rounds', rounds, file=sys.stderr)\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_twenty_reflections_beside_a_journal_list_loop_are_all_kept(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """Before ownership was held until the entry was kept, the loop 'recovered' most of
+    these while their owner was still transcribing (9 of 10 lost in one run)."""
+    speech = decode(FIXTURES / "reflection-6.flac", MIC_RATE_HZ)[
+        int(0.4 * MIC_RATE_HZ) : int(1.3 * MIC_RATE_HZ)
+    ]  # "Thank you for ..."
+    journal_path = tmp_path / "journal.sqlite3"
+    Journal(journal_path).close()
+    stop = tmp_path / "stop"
+    loop = _journal_list_loop(journal_path, stop)
+    results, errors = [], []
+    try:
+        for round_number in range(2):  # ten at once, twice: each owner races the loop
+            listeners = [
+                Listener(
+                    journal_path,
+                    lambda: open_recognizer("pocketsphinx"),
+                    10.0,
+                    Context(prompt=f"round {round_number}"),
+                    end_silence_s=0.3,
+                )  # fmt: skip
+                for _ in range(10)
+            ]
+            for listener in listeners:
+                listener.start()
+            time.sleep(0.2)
+            microphone.say(speech)
+            for listener in listeners:
+                assert listener.done.wait(30)
+                results.append(listener.result)
+                errors.append(listener.error)
+    finally:
+        stop.touch()
+        _, loop_err = loop.communicate(timeout=30)
+    assert errors == [None] * 20
+    assert all(r is not None and r.status == "done" and r.transcript for r in results), results
+    assert "cut off" not in loop_err, loop_err  # the loop recovered nothing that was alive
+    assert int(loop_err.split("rounds")[-1]) >= 10, loop_err  # it really ran beside them
+    with Journal(journal_path) as journal:
+        entries = journal.entries()
+        leftovers = list(journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}*"))
+    assert len(entries) == 20 and all(e.status == "done" and e.transcript for e in entries)
+    assert sorted(e.id for e in entries) == sorted(r.entry_id for r in results)
+    assert leftovers == []
