@@ -118,3 +118,69 @@ def test_pending_entries_are_transcribed_later(
     with Journal(path) as journal:
         entry = journal.get(entry_id)
         assert entry.status == STATUS_DONE and entry.engine == "pocketsphinx" and entry.words
+
+
+def _files_holding(folder: Path, *words: str) -> dict[str, list[str]]:
+    """Which files under ``folder`` still hold any of ``words`` in their raw bytes."""
+    found = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes().lower()
+        hits = [w for w in words if w.lower().encode() in data]
+        if hits:
+            found[path.name] = hits
+    return found
+
+
+def test_delete_leaves_no_word_of_the_entry_in_any_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not in the table, the FTS5 index segments, free pages or the WAL: before, every word
+    stayed readable in the index pages after `journal delete`."""
+    folder = tmp_path / "journal"
+    path = folder / "journal.sqlite3"
+    secret = ("Xylophonequartz", "Zanzibarprompt", "Quillmarrow")
+    with Journal(path) as journal:
+        for i in range(20):
+            journal.add(Entry("2026-11-20T08:15:00+00:00", "Practice", f"Prompt {i}?",
+                              transcript=f"ordinary words of day {i} " * 10, status=STATUS_DONE))  # fmt: skip
+        entry_id = journal.add(
+            Entry("2026-11-21T08:15:00+00:00", "Practice", "Zanzibarprompt, what hurts?",
+                  transcript="my xylophonequartz secret " * 5, status=STATUS_DONE, audio="s.flac",
+                  words=[{"word": "quillmarrow", "start_s": 0, "end_s": 1, "confidence": 1}]),
+        )  # fmt: skip
+        (journal.audio_dir / "s.flac").write_bytes(b"fLaC Xylophonequartz")
+        for i in range(20):
+            journal.add(Entry("2026-11-22T08:15:00+00:00", "Practice", f"Later {i}?",
+                              transcript=f"later words {i} " * 10, status=STATUS_DONE))  # fmt: skip
+    reader = sqlite3.connect(path)  # another process's idle connection keeps the WAL alive
+    assert reader.execute("SELECT count(*) FROM entries").fetchone() == (41,)
+    with Journal(path) as journal:
+        journal.add(Entry("2026-11-23T08:15:00+00:00", transcript="one more", status=STATUS_DONE))
+    before = _files_holding(folder, *secret)
+    assert before["journal.sqlite3"] == list(secret) and "journal.sqlite3-wal" in before
+    code, out, err = cli(capsys, "journal", "delete", str(entry_id), "--journal", str(path))
+    assert code == 0, err
+    assert _files_holding(folder, *secret) == {}
+    assert (folder / "journal.sqlite3-wal").exists()  # the WAL was there, and is empty
+    with Journal(path) as journal:  # the rest is whole and still found
+        assert len(journal.entries()) == 41 and len(journal.search("ordinary")) == 20
+        assert journal.search("xylophonequartz") == []
+    assert reader.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    reader.close()
+
+
+def test_delete_beside_a_reading_process_says_what_remains(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        first, *_ = _fill(journal)
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM entries").fetchone()  # a read in progress
+    monkeypatch.setattr("selfkind.journal.store.BUSY_TIMEOUT_S", 0.2)
+    with Journal(path) as journal, pytest.raises(JournalError, match="is deleted, but another"):
+        journal.delete(first)
+    reader.rollback()
+    reader.close()
+    with Journal(path) as journal:
+        assert journal.get(first) is None
+    assert _files_holding(tmp_path, "doing", "friend") == {}  # emptied when the last one closed

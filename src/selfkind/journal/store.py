@@ -2,8 +2,9 @@
 
 Private by construction: the folder is 0700 and every file in it 0600, nothing here opens a
 network connection, and deleting an entry removes its row, its search-index entry and its
-audio file. The database runs in WAL mode with a busy timeout, so a second process waits
-briefly instead of corrupting anything, and then gets a clear error.
+audio file, and leaves no copy of its words in any of the database's files (see
+:meth:`Journal.delete`). The database runs in WAL mode with a busy timeout, so a second
+process waits briefly instead of corrupting anything, and then gets a clear error.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class Journal:
             self._db.row_factory = sqlite3.Row
             with self._guard():
                 self._db.execute("PRAGMA journal_mode=WAL")
+                # Deleted rows and freed pages are overwritten with zeros, not left readable.
+                self._db.execute("PRAGMA secure_delete=ON")
                 self._db.executescript(_SCHEMA)
         finally:
             os.umask(old_umask)
@@ -188,15 +191,33 @@ class Journal:
         return self.audio_dir / entry.audio if entry.audio else None
 
     def delete(self, entry_id: int) -> bool:
-        """Remove an entry everywhere: its row, its search-index entry and its audio."""
+        """Remove an entry everywhere, leaving no word of it in any file of the journal: its
+        row, its search-index entry, its audio, and the old copies SQLite keeps.
+
+        FTS5 deletes by adding a "deleted" marker; the words stay in the older index
+        segment until the segments are merged, so the index is merged ('optimize') at once.
+        ``secure_delete`` zeroes the freed space and pages, and a TRUNCATE checkpoint
+        empties the WAL, which still holds the pages as they were when the entry was added.
+        Raises JournalError if a reader in another process keeps the WAL from being emptied
+        (the entry is deleted; SQLite empties the WAL when the last connection closes).
+        """
         entry = self.get(entry_id)
         if entry is None:
             return False
         with self._guard():
             self._db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            self._db.execute("INSERT INTO entries_fts(entries_fts) VALUES ('optimize')")
         audio = self.audio_path(entry)
         if audio is not None:
             audio.unlink(missing_ok=True)
+        with self._guard():
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise JournalError(
+                f"entry {entry_id} is deleted, but another selfkind process is reading the"
+                f" journal, so earlier copies of its pages stay in {self.path.name}-wal until"
+                " that process ends"
+            )
         return True
 
 
