@@ -184,3 +184,30 @@ def test_delete_beside_a_reading_process_says_what_remains(tmp_path: Path, monke
     with Journal(path) as journal:
         assert journal.get(first) is None
     assert _files_holding(tmp_path, "doing", "friend") == {}  # emptied when the last one closed
+
+
+def test_an_existing_folder_is_never_changed_and_a_shared_one_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, `--journal /tmp/j.sqlite3` made /tmp 0700 and took away its sticky bit."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    path = shared / "journal.sqlite3"
+    for _ in range(2):
+        code, _, err = cli(capsys, "journal", "list", "--journal", str(path))
+        assert code == 0 and stat.S_IMODE(shared.stat().st_mode) == 0o1777
+        (line,) = err.strip().splitlines()  # said once per command, in one line
+        assert f"folder {shared} is open to other users (mode 1777)" in line
+    assert stat.S_IMODE((shared / "audio").stat().st_mode) == 0o700  # made here: private
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    own = tmp_path / "mine"
+    own.mkdir(mode=0o750)
+    own.chmod(0o750)  # group may read: said, left
+    code, _, err = cli(capsys, "journal", "list", "--journal", str(own / "journal.sqlite3"))
+    assert code == 0 and "mode 750" in err and stat.S_IMODE(own.stat().st_mode) == 0o750
+    nested = tmp_path / "new" / "deeper" / "journal.sqlite3"
+    code, _, err = cli(capsys, "journal", "list", "--journal", str(nested))
+    assert code == 0 and err == ""
+    for folder in (tmp_path / "new", nested.parent, nested.parent / "audio"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

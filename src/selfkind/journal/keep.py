@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,8 +123,16 @@ def open_journal(
     on_problem: Callable[[str], None] | None = None,
 ) -> Journal:
     """The journal at ``path`` (None: the data folder), with recordings cut off last time
-    recovered into it first; ``on_recovered`` hears each new entry's number."""
+    recovered into it first; ``on_recovered`` hears each new entry's number, and
+    ``on_problem`` what the user should know (a folder others can read)."""
     store = Journal(path)
+    if store.shared_folder is not None and on_problem is not None:
+        mode = stat.S_IMODE(store.shared_folder.stat().st_mode)
+        on_problem(
+            f"the journal's folder {store.shared_folder} is open to other users (mode"
+            f" {mode:o}); it is left as it is, and the journal's files in it are private,"
+            " but for privacy keep the journal in a folder only you can open"
+        )
     for entry_id in recover(store, on_problem):
         if on_recovered is not None:
             on_recovered(entry_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -80,13 +81,37 @@ def default_path() -> Path:
     return paths.user_data_dir() / "journal" / "journal.sqlite3"
 
 
+def make_private_folder(folder: Path) -> bool:
+    """Create ``folder`` and any missing parents, each 0700; True if it was already there.
+
+    A folder that exists is never changed: it may be shared (a sticky /tmp) or the user's
+    own choice, and tightening it would break what else uses it.
+    """
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made by someone else a moment ago: theirs, left as it is
+        os.chmod(created, 0o700)  # the umask may have taken away more than group and others
+    return not missing
+
+
 class Journal:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_path()
         self.audio_dir = self.path.parent / "audio"
-        for folder in (self.path.parent, self.audio_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
+        self.shared_folder: Path | None = None
+        """The journal's folder, if it existed and others may read or write it (it is left
+        as it is; the journal's own files and its audio folder are private all the same)."""
+        if make_private_folder(self.path.parent):
+            mode = self.path.parent.stat().st_mode
+            if mode & (stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH):
+                self.shared_folder = self.path.parent
+        make_private_folder(self.audio_dir)
         old_umask = os.umask(0o077)  # the database and its WAL files are born 0600
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
