@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -211,3 +212,34 @@ def test_an_existing_folder_is_never_changed_and_a_shared_one_is_said(
     assert code == 0 and err == ""
     for folder in (tmp_path / "new", nested.parent, nested.parent / "audio"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_export_replaces_only_a_regular_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, the rename turned a symlink to a terminal (or a device) into a file holding
+    the whole journal."""
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        _fill(journal)
+    target = tmp_path / "target.md"
+    target.write_text("keep me")
+    link = tmp_path / "to-stdout"
+    link.symlink_to(target)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    fifo = tmp_path / "a-pipe"
+    os.mkfifo(fifo)
+    for given, kind in ((link, "a symbolic link"), (folder, "a folder"), (fifo, "a pipe"),
+                        (Path("/dev/null"), "a device")):  # fmt: skip
+        code, out, err = cli(capsys, "journal", "export", "-o", str(given), "--journal", str(path))
+        assert code == 2 and out == "", (given, err)
+        assert err == f"-o: {given} is {kind}; an export replaces only a regular file (give a new file name, or -o - for standard output)\n"  # fmt: skip
+    assert link.is_symlink() and target.read_text() == "keep me" and folder.is_dir()
+    assert Path("/dev/null").is_char_device() and stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    code, out, _ = cli(capsys, "journal", "export", "-o", "-", "--journal", str(path))
+    assert code == 0 and out.startswith("# Reflections") and not Path("-").exists()
+    code, out, _ = cli(capsys, "journal", "export", "-o", str(target), "--journal", str(path))
+    assert code == 0 and target.read_text().startswith("# Reflections")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

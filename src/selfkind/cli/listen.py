@@ -69,7 +69,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
         elif args.action == "export":
             entries = store.entries()
             text = export_json(entries) if args.format == "json" else export_markdown(entries)
-            if args.output:
+            if args.output and args.output != "-":
                 write_private(Path(args.output), text)
                 print(args.output)
             else:

@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
-    journal.add_argument("-o", "--output", help="export to this file instead of the screen")
+    journal.add_argument(
+        "-o", "--output", help="export to this file (a new or regular one; - for the screen)"
+    )
     add_journal_option(journal)
     add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")

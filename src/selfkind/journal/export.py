@@ -4,9 +4,11 @@ as the journal itself."""
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import asdict
 from pathlib import Path
 
+from ..errors import SelfkindError, UsageError
 from ..files import replacing
 from .store import STATUS_PENDING, Entry
 
@@ -32,6 +34,38 @@ def export_json(entries: list[Entry]) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """An export of the journal is as private as the journal: 0600, written atomically."""
-    with replacing(path, 0o600) as temp:
-        temp.write_text(text, encoding="utf-8")
+    """An export of the journal is as private as the journal: 0600, written atomically.
+
+    Only a new file or a regular one is replaced: the rename would turn a device, a
+    symbolic link (to a terminal, say) or a folder into a file holding the whole journal.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise UsageError("-o", f"{path}: {err.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise UsageError(
+            "-o",
+            f"{path} is {kind}; an export replaces only a regular file"
+            " (give a new file name, or -o - for standard output)",
+        )
+    try:
+        with replacing(path, 0o600) as temp:
+            temp.write_text(text, encoding="utf-8")
+    except (PermissionError, NotADirectoryError, IsADirectoryError) as err:
+        raise UsageError("-o", f"cannot write {path}: {err.strerror}") from None
+    except OSError as err:
+        raise SelfkindError(f"could not write {path}: {err.strerror}") from None
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFIFO: "a pipe",
+    stat.S_IFSOCK: "a socket",
+}
