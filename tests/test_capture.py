@@ -164,6 +164,8 @@ def test_reflect_keeps_audio_and_transcript_in_the_journal(
     assert entry.prompt == "How are you, really?" and entry.status == "done"
     assert entry.engine == "pocketsphinx" and entry.words
     assert word_error_rate(truth, entry.transcript) <= 0.25, entry.transcript
+    # Not a terminal (a log, perhaps): the number, never what was said.
+    assert "Kept in your journal as entry 1.\n" in out and entry.transcript not in out
     assert audio is not None and audio.suffix == ".flac"
     assert oct(audio.stat().st_mode & 0o777) == "0o600"
     kept = decode(audio, MIC_RATE_HZ)
@@ -273,6 +275,7 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     assert entry.prompt == "What would you say to a close friend?"
     assert entry.session_id and entry.status == "done"
     assert word_error_rate(truth, entry.transcript) <= 0.25, entry.transcript
+    assert "Kept in your journal (entry 1).\n" in out and entry.transcript not in out
     assert audio is not None and decode(audio, MIC_RATE_HZ).size > speech.size
 
 

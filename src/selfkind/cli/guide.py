@@ -111,7 +111,9 @@ def _reflections(
     )
     if check_recognizer(options.engine, options.model):
         say_pocketsphinx_stands_in()
-    return listen_at_steps(player, options)
+    steps = listen_at_steps(player, options)
+    steps.show_transcripts = sys.stdout.isatty()  # what was said never goes into a log
+    return steps
 
 
 def _say_kept(reflections: ReflectionSteps | None) -> None:

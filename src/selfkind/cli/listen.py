@@ -161,8 +161,12 @@ def cmd_reflect(args: argparse.Namespace) -> int:
     if not reflection.entry_id:
         print("Nothing was heard, so nothing was kept.")
         return EXIT_OK
-    how = "to transcribe later" if reflection.status == "pending" else reflection.transcript
-    print(f"Kept in your journal as entry {reflection.entry_id}: {how}")
+    if reflection.status == "pending":
+        print(f"Kept in your journal as entry {reflection.entry_id}, to transcribe later.")
+    elif interactive:
+        print(f"Kept in your journal as entry {reflection.entry_id}: {reflection.transcript}")
+    else:  # stdout may be a log (cron, systemd): what was said stays in the journal only
+        print(f"Kept in your journal as entry {reflection.entry_id}.")
     return EXIT_OK
 
 

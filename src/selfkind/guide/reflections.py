@@ -84,6 +84,9 @@ class ReflectionSteps:
         self._event: Event | None = None
         self.on_close: Callable[[], None] = lambda: None
         """Called once listening is over for the session (to stop a recognizer process)."""
+        self.show_transcripts = True
+        """Whether the messages repeat what was said; off where they may end in a log (not
+        a terminal): there they give only the entry's number."""
         player.listening_cues = True
 
     @property
@@ -148,10 +151,12 @@ class ReflectionSteps:
             )
         if not result.entry_id:
             self.messages.put("Nothing was heard, so nothing was kept.")
-        elif result.transcript:
+        elif result.transcript and self.show_transcripts:
             self.messages.put(
                 f"Kept in your journal (entry {result.entry_id}): {result.transcript}"
             )
+        elif result.transcript:
+            self.messages.put(f"Kept in your journal (entry {result.entry_id}).")
         else:
             self.messages.put(
                 f"Kept in your journal (entry {result.entry_id}), to transcribe later."

@@ -1,8 +1,10 @@
-"""Nothing said is lost: a recording belongs to the process making it until it is kept, and
-only a dead owner's recording is recovered by another selfkind."""
+"""Nothing said is lost or leaked: a recording belongs to the process making it until it is
+kept, only a dead owner's recording is recovered by another selfkind, and what was said is
+shown on a terminal only."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from selfkind.listen.recording import PARTIAL_SUFFIX, Context
 
 from .conftest import FIXTURES, decode
 from .soundserver import PipeMicrophone
+from .test_guide import _read_until, _spawn_in_terminal
 
 MIC_RATE_HZ = 16000
 
@@ -82,3 +85,24 @@ def test_twenty_reflections_beside_a_journal_list_loop_are_all_kept(
     assert len(entries) == 20 and all(e.status == "done" and e.transcript for e in entries)
     assert sorted(e.id for e in entries) == sorted(r.entry_id for r in results)
     assert leftovers == []
+
+
+def test_on_a_terminal_reflect_shows_what_was_kept(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """The other side of never printing a transcript into a log (see test_capture)."""
+    speech = decode(FIXTURES / "reflection-3.flac", MIC_RATE_HZ)
+    journal_path = tmp_path / "journal.sqlite3"
+    pid, fd = _spawn_in_terminal("reflect", "--end-silence", "0.5s", "--journal", str(journal_path))
+    try:
+        assert "Listening" in _read_until(fd, "Listening", 20)
+        microphone.say(speech)
+        seen = _read_until(fd, "Kept in your", 30)
+        seen += _read_until(fd, "\n", 5)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert f"Kept in your journal as entry {entry.id}: {entry.transcript}" in seen, seen
