@@ -8,15 +8,19 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from selfkind.journal.store import Journal
 from selfkind.listen.listener import Listener
 from selfkind.listen.recognizers import open_recognizer
 from selfkind.listen.recording import PARTIAL_SUFFIX, Context
 
-from .conftest import FIXTURES, decode
+from .conftest import FIXTURES, decode, run
 from .soundserver import PipeMicrophone
+from .test_capture import _start, _wait_for_line
 from .test_guide import _read_until, _spawn_in_terminal
 
 MIC_RATE_HZ = 16000
@@ -106,3 +110,73 @@ def test_on_a_terminal_reflect_shows_what_was_kept(
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
     assert f"Kept in your journal as entry {entry.id}: {entry.transcript}" in seen, seen
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs), so a full disk is a real ENOSPC."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def _leave_free(disk: Path, free_bytes: int) -> Path:
+    """Fill ``disk`` until only ``free_bytes`` are left; the filler, to remove later."""
+    usage = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(bytes(usage.f_bavail * usage.f_frsize - free_bytes))
+    return filler
+
+
+@pytest.mark.parametrize(
+    ("free_kib", "options", "said_why"),
+    [(64, (), "the recording stopped after"), (112, ("--max", "3s"), "is full")],
+    ids=["while-recording", "while-keeping"],
+)
+def test_a_full_disk_during_a_reflection_is_one_line_and_loses_nothing(
+    microphone: PipeMicrophone,
+    small_disk: Path,
+    free_kib: int,
+    options: tuple[str, ...],
+    said_why: str,
+) -> None:
+    """Room for two seconds of audio (the recording stops), or for the recording but not
+    for its FLAC and journal entry: before, a traceback either way."""
+    speech = decode(FIXTURES / "reflection-1.flac", MIC_RATE_HZ)
+    journal_path = small_disk / "journal" / "journal.sqlite3"
+    Journal(journal_path).close()
+    filler = _leave_free(small_disk, free_kib * 1024)
+    process = _start(
+        "reflect", "--engine", "pocketsphinx", *options, "--journal", str(journal_path)
+    )
+    _wait_for_line(process, "Listening", 20)
+    microphone.say(speech)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()  # a hang (as before: a failed flush left it waiting) ends here
+    microphone.spoken.wait(20)
+    said = [line for line in err.splitlines() if line.startswith("selfkind:")]
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert len(said) == 1 and len(err.strip().splitlines()) == 1, err
+    partials = list((journal_path.parent / "audio").glob(f"*{PARTIAL_SUFFIX}"))
+    assert len(partials) == 1 and str(partials[0]) in said[0], said
+    assert said_why in said[0], said
+    assert "Kept in your journal" not in out
+    filler.unlink()  # room again: the next command keeps what was said
+    code, out, err = run("journal", "list", "--journal", str(journal_path))
+    assert code == 0 and "kept as journal entry 1" in err and "(pending)" in out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.duration_s >= 1.5 and audio is not None
+    assert decode(audio, MIC_RATE_HZ).size / MIC_RATE_HZ >= 1.5

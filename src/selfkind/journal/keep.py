@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import ffmpeg
-from ..errors import SelfkindError
+from ..errors import JournalError, SelfkindError
 from ..files import replacing
 from ..listen.recognizers import RATE_HZ
 from ..listen.recording import HEADER_BYTES, PARTIAL_SUFFIX, pcm_of
@@ -40,12 +40,30 @@ def keep(journal: Journal, partial: Path, entry: Entry) -> int:
         raise SelfkindError(
             f"could not save the recording {partial} as FLAC; it is kept as it is ({err.reason})"
         ) from None
+    except OSError as err:  # no room for the FLAC's temporary file, say
+        raise SelfkindError(
+            f"could not save the recording {partial} as FLAC; it is kept as it is ({err.strerror})"
+        ) from None
     entry.audio = flac.name
     existing = journal.with_audio(flac.name)
     entry_id = existing.id if existing else journal.add(entry)
     partial.unlink()
     partial.with_suffix(".json").unlink(missing_ok=True)
     return entry_id
+
+
+def keep_in(journal_path: Path | None, partial: Path, entry: Entry) -> int:
+    """:func:`keep` into the journal at ``journal_path``. If the journal cannot be opened or
+    written (a full disk, another process), the recording stays as it is, and the error
+    says where: the next selfkind that opens the journal recovers it."""
+    try:
+        with Journal(journal_path) as journal:
+            return keep(journal, partial, entry)
+    except JournalError as err:
+        raise JournalError(
+            f"{err}. The recording is kept in {partial}; the next selfkind command that opens"
+            " the journal adds it"
+        ) from None
 
 
 def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -> list[int]:

@@ -140,6 +140,13 @@ class Journal:
             with self._db:
                 yield
         except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode == sqlite3.SQLITE_FULL or (
+                err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_IOERR and _nearly_full(self.path)
+            ):  # a WAL or shared-memory file that cannot grow is an I/O error to SQLite
+                raise JournalError(
+                    f"the disk holding the journal {self.path} is full (nothing in the"
+                    " journal was lost; free some space)"
+                ) from None
             if "locked" in str(err) or "busy" in str(err):
                 raise JournalError(
                     f"the journal {self.path} is in use by another selfkind process; try again"
@@ -244,6 +251,17 @@ class Journal:
                 " that process ends"
             )
         return True
+
+
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _nearly_full(path: Path) -> bool:
+    try:
+        usage = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < FULL_BELOW_BYTES
 
 
 def _entry(row: sqlite3.Row) -> Entry:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SetupError
-from ..journal.keep import keep
+from ..journal.keep import keep_in
 from ..journal.store import STATUS_DONE, STATUS_PENDING, Entry, Journal
 from .recognizers import RATE_HZ, Recognizer, Transcript
 from .recording import Context, PartialRecording
@@ -218,8 +218,7 @@ class Listener:
             model=transcript.model if transcript else "",
             status=STATUS_DONE if transcript else STATUS_PENDING,
         )
-        with Journal(self.journal_path) as journal:
-            entry_id = keep(journal, recording.path, entry)
+        entry_id = keep_in(self.journal_path, recording.path, entry)
         return ListenResult(
             entry_id, entry.duration_s, entry.transcript, entry.status, final_wait_s
         )

@@ -16,7 +16,9 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from ..errors import SelfkindError
 from .recognizers import RATE_HZ
 
 SYNC_EVERY_S = 1.0
@@ -61,37 +63,63 @@ class PartialRecording:
         self.stem = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         self.path = audio_dir / f"{self.stem}{PARTIAL_SUFFIX}"
         self.note = self.path.with_suffix(".json")
+        self._audio_bytes = 0
+        # Born under a name recovery does not look at, locked, then renamed: no other
+        # process can ever see it unlocked (and take it for a dead one's leftover).
+        starting = self.path.with_name(self.path.name + ".new")
         old_umask = os.umask(0o077)
         try:
             self.note.write_text(
                 json.dumps({"started_at": self.started_at, **context.__dict__}), "utf-8"
             )
-            # Born under a name recovery does not look at, locked, then renamed: no other
-            # process can ever see it unlocked (and take it for a dead one's leftover).
-            starting = self.path.with_name(self.path.name + ".new")
-            self._file = open(starting, "wb")  # noqa: SIM115 - held open until released
+            # Unbuffered: each block goes straight to the kernel, and a write the disk has no
+            # room for fails there and then, with nothing left in a buffer to fail again.
+            self._file = open(starting, "wb", buffering=0)  # noqa: SIM115 - held until released
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(self._file, _wav_header(RATE_HZ))
+            os.replace(starting, self.path)
+        except OSError as err:
+            self.note.unlink(missing_ok=True)
+            starting.unlink(missing_ok=True)
+            raise SelfkindError(
+                f"a recording cannot be started in {audio_dir} ({err.strerror}); free some"
+                " space there"
+            ) from None
         finally:
             os.umask(old_umask)
-        fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._file.write(_wav_header(RATE_HZ))
-        self._file.flush()
-        os.replace(starting, self.path)
-        self.n_frames = 0
         self._synced_at = time.monotonic()
 
     def write(self, pcm: bytes) -> None:
-        self._file.write(pcm)
-        self._file.flush()  # in the kernel now: a killed process loses nothing written
-        self.n_frames += len(pcm) // 2
-        if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
-            os.fsync(self._file.fileno())
-            self._synced_at = time.monotonic()
+        """Append samples; they are in the kernel on return, so a killed process loses
+        nothing written. A full disk ends the recording with a SelfkindError; what was
+        written before stays, for recovery."""
+        try:
+            self._audio_bytes += _write_all(self._file, pcm)
+            if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
+                os.fsync(self._file.fileno())
+                self._synced_at = time.monotonic()
+        except OSError as err:
+            raise self._stopped(err) from None
+
+    @property
+    def n_frames(self) -> int:
+        """Samples on disk so far."""
+        return self._audio_bytes // 2
+
+    def _stopped(self, err: OSError) -> SelfkindError:
+        return SelfkindError(
+            f"the recording stopped after {self.n_frames / RATE_HZ:.1f} s: {err.strerror}."
+            f" What was said until then is kept in {self.path}; free some space, and the next"
+            " selfkind command that opens the journal adds it"
+        )
 
     def finish(self) -> None:
         """No more audio: everything written is on disk. The lock is still held."""
         if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as err:
+                raise self._stopped(err) from None
 
     def discard(self) -> None:
         """Remove the recording and its note (nothing worth keeping was said)."""
@@ -107,6 +135,15 @@ class PartialRecording:
     def close(self) -> None:
         self.finish()
         self.release()
+
+
+def _write_all(file: BinaryIO, data: bytes) -> int:
+    """Write all of ``data`` (an unbuffered write may take only part); the bytes written.
+    An OSError (the disk is full) leaves what was written before it in the file."""
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view) or 0 :]
+    return len(data)
 
 
 def pcm_of(partial: Path) -> bytes:
