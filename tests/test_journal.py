@@ -243,3 +243,29 @@ def test_export_replaces_only_a_regular_file(
     code, out, _ = cli(capsys, "journal", "export", "-o", str(target), "--journal", str(path))
     assert code == 0 and target.read_text().startswith("# Reflections")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_transcribing_pending_entries_goes_on_past_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, the first unreadable recording ended the command and the rest stayed pending."""
+    fixtures = Path(__file__).resolve().parent.parent / "audio_fixtures"
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        damaged = journal.add(Entry("2026-11-23T09:00:00+00:00", audio="damaged.flac"))
+        missing = journal.add(Entry("2026-11-23T09:05:00+00:00", audio="gone.flac"))
+        good = journal.add(Entry("2026-11-23T09:10:00+00:00", audio="good.flac"))
+        (journal.audio_dir / "damaged.flac").write_bytes(b"fLaC" + bytes(5000))
+        (journal.audio_dir / "good.flac").write_bytes((fixtures / "reflection-3.flac").read_bytes())
+    code, out, err = cli(capsys, "journal", "transcribe", "--pending", "--engine", "pocketsphinx",
+                         "--journal", str(path))  # fmt: skip
+    assert code == 1 and "Traceback" not in err
+    damaged_line, missing_line = err.strip().splitlines()
+    assert (
+        damaged_line.startswith(f"selfkind: entry {damaged}: ") and "not readable" in damaged_line
+    )
+    assert missing_line == f"selfkind: entry {missing}: no audio kept"
+    assert f"{good:4}  " in out and "shoulders" in out.lower()
+    with Journal(path) as journal:
+        assert [e.id for e in journal.entries("pending")] == [damaged, missing]
+        assert journal.get(good).status == STATUS_DONE

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,48 @@ def test_vosk_english_word_error_rate() -> None:
         errors += word_error_rate(truth, transcript.text) * len(truth.split())
         words += len(truth.split())
     assert errors / words <= 0.15
+
+
+def _damaged_aac(path: Path, duration_s: float = 15.0) -> Path:
+    """AAC whose every frame has its header intact and its payload scrambled: ffmpeg tries
+    each frame and writes an error line for it (well over 64 KiB, a pipe's buffer)."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         f"anoisesrc=r=48000:a=0.1:d={duration_s}", "-ac", "1", "-c:a", "aac", "-b:a", "64k",
+         "-f", "adts", str(path)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(path.read_bytes())
+    noise = np.random.default_rng(1)
+    start = 0
+    while start + 7 <= len(data):
+        length = ((data[start + 3] & 3) << 11) | (data[start + 4] << 3) | (data[start + 5] >> 5)
+        data[start + 7 : start + length] = noise.integers(
+            0, 256, length - 7, dtype=np.uint8
+        ).tobytes()
+        start += length
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_file_that_fills_ffmpegs_error_pipe_does_not_hang(tmp_path: Path) -> None:
+    """Before ffmpeg's errors went to a file, a reader of its stdout waited for ever once
+    ffmpeg had written 64 KiB to a stderr pipe nobody read."""
+    damaged = _damaged_aac(tmp_path / "damaged.aac")
+    errors = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(damaged), "-f", "s16le", "-"],
+        capture_output=True, timeout=60,
+    ).stderr  # fmt: skip
+    assert len(errors) > 64 * 1024  # the premise: more than a pipe holds
+    good = FIXTURES / "reflection-6.flac"
+    result = subprocess.run(
+        [sys.executable, "-m", "selfkind", "transcribe", "--engine", "pocketsphinx",
+         str(damaged), str(tmp_path / "missing.wav"), str(good)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    damaged_line, missing_line = result.stderr.strip().splitlines()
+    assert damaged_line.startswith(f"selfkind: {damaged}: not readable as audio")
+    assert missing_line == f"selfkind: {tmp_path / 'missing.wav'}: no such file"
+    assert "ffmpeg is missing" not in result.stderr
+    assert "listening" in result.stdout.lower()  # the good one after them, transcribed

@@ -47,6 +47,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             else:
                 sys.stdout.write(export_markdown([entry]))
         elif args.action == "transcribe":
+            from ..errors import TranscribeError
             from ..listen.transcribe import transcribe_file
 
             if args.pending or args.argument is None:
@@ -57,15 +58,24 @@ def cmd_journal(args: argparse.Namespace) -> int:
                     raise UsageError("journal", f"no entry '{args.argument}'")
                 targets = [found]
             make_recognizer = recognizer_source(args.engine, args.model)
+            failed = 0  # one bad recording does not stop the others: each is said, exit 1
             for entry in targets:
                 audio = store.audio_path(entry)
                 if audio is None or not audio.is_file():
-                    print(f"entry {entry.id}: no audio kept", file=sys.stderr)
+                    print(f"selfkind: entry {entry.id}: no audio kept", file=sys.stderr)
+                    failed += 1
                     continue
-                result = transcribe_file(audio, make_recognizer())
+                try:
+                    result = transcribe_file(audio, make_recognizer())
+                except TranscribeError as err:
+                    print(f"selfkind: entry {entry.id}: {err}", file=sys.stderr)
+                    failed += 1
+                    continue
                 words = [w.__dict__ for w in result.words]
                 store.update_transcript(entry.id, result.text, words, result.engine, result.model)
                 print(f"{entry.id:4}  {result.text}")
+            if failed:
+                return EXIT_FAILED
         elif args.action == "export":
             entries = store.entries()
             text = export_json(entries) if args.format == "json" else export_markdown(entries)
