@@ -269,3 +269,29 @@ def test_transcribing_pending_entries_goes_on_past_a_bad_one(
     with Journal(path) as journal:
         assert [e.id for e in journal.entries("pending")] == [damaged, missing]
         assert journal.get(good).status == STATUS_DONE
+
+
+HOSTILE_QUERIES = ['"', 'a"b', 'tired"', "she\"s", "*", "AND", "NEAR(", "NEAR(a b)", "^tired",
+                   "transcript:tired", "{transcript}", "()", "tired-", "+", "\\", "x\0y", "😀",
+                   '"" ""', "a" * 3000]  # fmt: skip
+
+
+def test_search_takes_words_literally_whatever_is_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, `journal search 'a"b'` said the journal "cannot be used", which reads like
+    damage; FTS5's syntax is never the user's to know."""
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        first, second, _ = _fill(journal)
+        quoted = journal.add(Entry("2026-11-24T07:00:00+00:00", transcript='She said "enough"',
+                                   status=STATUS_DONE))  # fmt: skip
+    for query in HOSTILE_QUERIES:
+        code, _, err = cli(capsys, "journal", "search", query, "--journal", str(path))
+        assert (code, err) == (0, ""), query
+    with Journal(path) as journal:
+        assert [e.id for e in journal.search('"enough"')] == [quoted]
+        assert [e.id for e in journal.search('said "enough')] == [quoted]
+        assert [e.id for e in journal.search('frightened"')] == [second]
+        assert [e.id for e in journal.search("doing AND best")] == []  # AND is a word here
+        assert [e.id for e in journal.search("doing best")] == [first]

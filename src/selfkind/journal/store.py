@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import paths
-from ..errors import JournalError
+from ..errors import JournalError, UsageError
 
 STATUS_DONE, STATUS_PENDING = "done", "pending"
 BUSY_TIMEOUT_S = 5.0
@@ -205,18 +205,25 @@ class Journal:
     def search(self, text: str) -> list[Entry]:
         """Full-text search over transcripts, prompts and practice titles, best match first.
 
-        Each word of ``text`` must appear (as a word or a word's beginning).
+        Each word of ``text`` must appear (as a word or a word's beginning). Words are
+        searched literally: each becomes an FTS5 string (a ``"`` inside doubled), so
+        nothing typed is read as FTS5 syntax (AND, NEAR, ``col:``, ``^``).
         """
-        terms = [t for t in (w.strip("\"'*") for w in text.split()) if t]
+        terms = [t for t in (w.replace("\0", "").strip("\"'*") for w in text.split()) if t]
         if not terms:
             return []
-        query = " ".join(f'"{term}"*' for term in terms)
-        with self._guard():
-            rows = self._db.execute(
-                "SELECT entries.* FROM entries_fts JOIN entries ON entries.id = entries_fts.rowid"
-                " WHERE entries_fts MATCH ? ORDER BY rank",
-                (query,),
-            ).fetchall()
+        query = " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+        try:
+            with self._guard():
+                rows = self._db.execute(
+                    "SELECT entries.* FROM entries_fts JOIN entries"
+                    " ON entries.id = entries_fts.rowid WHERE entries_fts MATCH ? ORDER BY rank",
+                    (query,),
+                ).fetchall()
+        except JournalError as err:
+            if "fts5" in str(err) or "unterminated string" in str(err):  # never expected
+                raise UsageError("journal search", f"'{text}' cannot be searched") from None
+            raise
         return [_entry(row) for row in rows]
 
     def audio_path(self, entry: Entry) -> Path | None:
