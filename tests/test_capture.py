@@ -41,6 +41,7 @@ from .conftest import (
 )
 from .soundserver import PipeMicrophone
 from .test_guide import _read_until, _spawn_in_terminal
+from .test_models import made_up_model
 
 MIC_RATE_HZ = 16000
 
@@ -357,10 +358,7 @@ def test_without_a_recognizer_the_audio_waits_as_pending(
     speech, truth = _fixture("reflection-5")
     journal_path = tmp_path / "journal.sqlite3"
     # A Vosk model folder that looks whole but is damaged: it fails only when loaded.
-    damaged = tmp_path / "damaged-model"
-    for part in ("am/final.mdl", "conf/model.conf"):
-        (damaged / part).parent.mkdir(parents=True, exist_ok=True)
-        (damaged / part).write_text("damaged")
+    damaged = made_up_model(tmp_path / "damaged-model")
     process = _start("reflect", "--model", str(damaged), "--journal", str(journal_path))
     _wait_for_line(process, "Listening", 20)
     microphone.say(speech)

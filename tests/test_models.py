@@ -1,9 +1,15 @@
-"""Installing Vosk models from a zip, a folder and a URL (a file:// one: no network here)."""
+"""Installing Vosk models from a zip, a folder and a URL (a file:// one: no network here).
+
+One test installs the real (Korean) model end to end; the others use small made-up
+folders laid out as Vosk's models are, for what installing checks and refuses."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,14 +19,41 @@ from selfkind.listen.recognizers import open_recognizer
 
 from .conftest import KO_MODEL, cli
 
+OPENFST = bytes.fromhex("d6fdb27e")
+
+
+def made_up_model(folder: Path) -> Path:
+    """A small folder laid out as a Vosk model, its files beginning as Vosk's do, that Vosk
+    cannot load: for what installing checks, never for recognition."""
+    for part, data in {
+        "am/final.mdl": b"\0B<TransitionModel> " + bytes(2000),
+        "conf/model.conf": b"--beam=10.0\n",
+        "conf/mfcc.conf": b"--use-energy=false\n",
+        "graph/HCLr.fst": OPENFST + bytes(1000),
+        "graph/Gr.fst": OPENFST + bytes(1000),
+    }.items():
+        (folder / part).parent.mkdir(parents=True, exist_ok=True)
+        (folder / part).write_bytes(data)
+    return folder
+
+
+def _zip(folder: Path) -> Path:
+    return Path(shutil.make_archive(str(folder), "zip", folder.parent, folder.name))
+
+
+def _nothing_installed() -> bool:
+    return not transcribe.models_dir().exists() or not any(transcribe.models_dir().iterdir())
+
 
 @pytest.fixture()
 def model_zip(tmp_path: Path) -> Path:
-    folder = tmp_path / "vosk-model-small-ko"
-    shutil.copytree(KO_MODEL, folder)
-    return Path(
-        shutil.make_archive(str(tmp_path / "vosk-model-small-ko"), "zip", tmp_path, folder.name)
-    )
+    """The real model, zipped as Vosk's are (one top folder), stored, not compressed: fast."""
+    archive = tmp_path / "vosk-model-small-ko.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+        for path in sorted(KO_MODEL.rglob("*")):
+            if path.is_file():
+                bundle.write(path, f"vosk-model-small-ko/{path.relative_to(KO_MODEL)}")
+    return archive
 
 
 def test_install_list_use_and_remove(model_zip: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,16 +74,94 @@ def test_install_list_use_and_remove(model_zip: Path, capsys: pytest.CaptureFixt
 
 
 def test_bad_sources_are_refused_and_leave_nothing(
-    model_zip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(capsys, "models", "install", str(model_zip), "--sha256", "0" * 64)
-    assert code == 1 and "SHA-256 does not match" in err
+    made_up = made_up_model(tmp_path / "vosk-model-made-up")
+    archive = _zip(made_up)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     broken = tmp_path / "broken-model"
     (broken / "am").mkdir(parents=True)
-    code, _, err = cli(capsys, "models", "install", str(broken))
-    assert code == 1 and "missing am/final.mdl" in err
     not_zip = tmp_path / "model.zip"
     not_zip.write_text("hello")
-    code, _, err = cli(capsys, "models", "install", str(not_zip))
-    assert code == 1 and "not a zip file" in err
-    assert [p.name for p in transcribe.models_dir().iterdir()] == []  # no half-installed model
+    junk = made_up_model(tmp_path / "junk")  # the right names, not Vosk's files
+    (junk / "am/final.mdl").write_text("junk")
+    cases = [
+        ((str(archive), "--sha256", "0" * 64), 1, "SHA-256 does not match"),
+        ((archive.as_uri(), "--sha256", "0" * 64), 1, "SHA-256 does not match"),
+        ((str(archive), "--sha256", ""), 2, "--sha256: '' is not a SHA-256"),
+        ((str(made_up), "--sha256", digest), 2, "is a folder, which has no single SHA-256"),
+        ((str(broken),), 1, "missing am/final.mdl"),
+        ((str(not_zip),), 1, "not a zip file"),
+        ((str(junk),), 1, "not a usable Vosk model: am/final.mdl not as Vosk writes them"),
+        ((str(archive), "--sha256", digest), 1, "Vosk cannot load the model (Failed to read"),
+        ((str(made_up),), 1, "Vosk cannot load the model"),
+    ]
+    for args, status, said in cases:
+        code, _, err = cli(capsys, "models", "install", *args)
+        assert code == status and said in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert _nothing_installed(), args  # no half-installed model, no temporary folder
+
+
+def test_a_junk_model_folder_is_never_the_default(tmp_path: Path) -> None:
+    """Put there by hand (not installed): with the right names but not Vosk's files, it
+    is passed over, where before it became the default and every transcription failed."""
+    junk = made_up_model(transcribe.models_dir() / "aaa-junk")
+    (junk / "graph/Gr.fst").write_text("junk")
+    try:
+        assert transcribe.find_vosk_model() is None
+    finally:
+        shutil.rmtree(junk)
+
+
+def test_a_zip_that_would_unpack_too_big_is_refused_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = made_up_model(tmp_path / "vosk-model-bomb")
+    (model / "padding").write_bytes(bytes(8 << 20))  # 8 MiB of zeros: a zip of a few KiB
+    archive = _zip(model)
+    assert archive.stat().st_size < 64 << 10
+    monkeypatch.setattr(transcribe, "MAX_UNPACKED_BYTES", 4 << 20)
+    code, _, err = cli(capsys, "models", "install", str(archive))
+    assert code == 1 and "would unpack to 8.0 MiB, more than any model (at most 4.0 MiB)" in err, (
+        err
+    )
+    assert _nothing_installed()
+
+
+def test_links_out_of_a_model_folder_are_never_followed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, a link to /etc was copied into the model, and a link loop ran for 57 s and
+    printed a 2 MB traceback."""
+    cases = {
+        "etc": (Path("/etc"), "is a link to a folder"),
+        "passwd": (Path("/etc/passwd"), "links to /etc/passwd, outside the model folder"),
+        "loop": (Path("loop"), "is a broken link or a link loop"),
+        "up": (Path(".."), "is a link to a folder"),
+        "gone": (Path("nowhere"), "is a broken link or a link loop"),
+    }
+    for name, (target, said) in cases.items():
+        model = made_up_model(tmp_path / name / "vosk-model-linked")
+        (model / "graph" / name).symlink_to(target)
+        began = time.monotonic()
+        code, _, err = cli(capsys, "models", "install", str(model))
+        assert time.monotonic() - began < 2
+        assert code == 1 and f"{model / 'graph' / name} {said}" in err, err
+        assert len(err.strip().splitlines()) == 1 and _nothing_installed()
+    fifo_model = made_up_model(tmp_path / "fifo" / "vosk-model-fifo")
+    os.mkfifo(fifo_model / "conf" / "pipe")
+    code, _, err = cli(capsys, "models", "install", str(fifo_model))
+    assert code == 1 and "is not a regular file" in err and _nothing_installed()
+
+
+def test_a_link_to_a_file_inside_the_folder_is_copied_as_that_file(tmp_path: Path) -> None:
+    model = made_up_model(tmp_path / "vosk-model-linked")
+    (model / "conf" / "same.conf").symlink_to("model.conf")
+    copy = tmp_path / "copy"
+    transcribe._copy_folder(model, copy)
+    same = copy / "conf" / "same.conf"
+    assert not same.is_symlink() and same.read_bytes() == (model / "conf/model.conf").read_bytes()
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(model) for p in model.rglob("*") if p.is_file() or p.is_symlink()
+    )
