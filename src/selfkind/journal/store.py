@@ -1,8 +1,9 @@
 """The private journal: spoken reflections, their audio and transcripts, in SQLite on disk.
 
-Private by construction: the folder is 0700 and every file in it 0600, nothing here opens a
-network connection, and deleting an entry removes its row, its search-index entry and its
-audio file, and leaves no copy of its words in any of the database's files (see
+Private by construction: the folders selfkind makes for it are 0700 (one that exists is
+never changed, only said if others can read it) and every file in them 0600, nothing here
+opens a network connection, and deleting an entry removes its row, its search-index entry
+and its audio file, and leaves no copy of its words in any of the database's files (see
 :meth:`Journal.delete`). The database runs in WAL mode with a busy timeout, so a second
 process waits briefly instead of corrupting anything, and then gets a clear error.
 """
@@ -261,9 +262,11 @@ class Journal:
 
 
 FULL_BELOW_BYTES = 1 << 20
+"""Less free space than this, and an I/O error from SQLite is taken for a full disk."""
 
 
 def _nearly_full(path: Path) -> bool:
+    """Whether the disk holding ``path`` has (next to) no room left."""
     try:
         usage = os.statvfs(path.parent)
     except OSError:

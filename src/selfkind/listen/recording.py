@@ -8,6 +8,7 @@ is gone: the kernel drops a dead process's locks) into pending entries."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
@@ -67,6 +68,7 @@ class PartialRecording:
         # Born under a name recovery does not look at, locked, then renamed: no other
         # process can ever see it unlocked (and take it for a dead one's leftover).
         starting = self.path.with_name(self.path.name + ".new")
+        file = None
         old_umask = os.umask(0o077)
         try:
             self.note.write_text(
@@ -74,19 +76,21 @@ class PartialRecording:
             )
             # Unbuffered: each block goes straight to the kernel, and a write the disk has no
             # room for fails there and then, with nothing left in a buffer to fail again.
-            self._file = open(starting, "wb", buffering=0)  # noqa: SIM115 - held until released
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write_all(self._file, _wav_header(RATE_HZ))
+            file = open(starting, "wb", buffering=0)  # noqa: SIM115 - held until released
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(file, _wav_header(RATE_HZ))
             os.replace(starting, self.path)
         except OSError as err:
+            if file is not None:
+                file.close()
             self.note.unlink(missing_ok=True)
             starting.unlink(missing_ok=True)
             raise SelfkindError(
-                f"a recording cannot be started in {audio_dir} ({err.strerror}); free some"
-                " space there"
+                f"a recording cannot be started in {audio_dir} ({err.strerror}){_advice(err)}"
             ) from None
         finally:
             os.umask(old_umask)
+        self._file = file
         self._synced_at = time.monotonic()
 
     def write(self, pcm: bytes) -> None:
@@ -108,9 +112,9 @@ class PartialRecording:
 
     def _stopped(self, err: OSError) -> SelfkindError:
         return SelfkindError(
-            f"the recording stopped after {self.n_frames / RATE_HZ:.1f} s: {err.strerror}."
-            f" What was said until then is kept in {self.path}; free some space, and the next"
-            " selfkind command that opens the journal adds it"
+            f"the recording stopped after {self.n_frames / RATE_HZ:.1f} s ({err.strerror})."
+            f" What was said until then is kept in {self.path}{_advice(err)}; the next selfkind"
+            " command that opens the journal adds it"
         )
 
     def finish(self) -> None:
@@ -132,9 +136,9 @@ class PartialRecording:
         if not self._file.closed:
             self._file.close()  # closing releases the lock
 
-    def close(self) -> None:
-        self.finish()
-        self.release()
+
+def _advice(err: OSError) -> str:
+    return "; free some space there" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
 
 
 def _write_all(file: BinaryIO, data: bytes) -> int:
