@@ -58,6 +58,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
                     raise UsageError("journal", f"no entry '{args.argument}'")
                 targets = [found]
             make_recognizer = recognizer_source(args.engine, args.model)
+            interactive = sys.stdout.isatty()
             failed = 0  # one bad recording does not stop the others: each is said, exit 1
             for entry in targets:
                 audio = store.audio_path(entry)
@@ -73,7 +74,8 @@ def cmd_journal(args: argparse.Namespace) -> int:
                     continue
                 words = [w.__dict__ for w in result.words]
                 store.update_transcript(entry.id, result.text, words, result.engine, result.model)
-                print(f"{entry.id:4}  {result.text}")
+                # Text on a terminal only: run from cron or a timer, stdout goes to a log.
+                print(f"{entry.id:4}  {result.text if interactive else '(transcribed)'}")
             if failed:
                 return EXIT_FAILED
         elif args.action == "export":
