@@ -123,9 +123,13 @@ def test_a_zip_that_would_unpack_too_big_is_refused_before_writing(
     assert archive.stat().st_size < 64 << 10
     monkeypatch.setattr(transcribe, "MAX_UNPACKED_BYTES", 4 << 20)
     code, _, err = cli(capsys, "models", "install", str(archive))
-    assert code == 1 and "would unpack to 8.0 MiB, more than any model (at most 4.0 MiB)" in err, (
-        err
-    )
+    assert code == 1 and "would unpack to 8.0 MiB, more than any model (at most 4.0 MiB)" in err
+    assert _nothing_installed()
+    monkeypatch.setattr(transcribe, "MAX_UNPACKED_BYTES", 1 << 20)
+    endless = tmp_path / "endless.zip"
+    endless.write_bytes(bytes(3 << 20))  # a download bigger than any model: stopped
+    code, _, err = cli(capsys, "models", "install", endless.as_uri())
+    assert code == 1 and "more than 1.0 MiB, larger than any model" in err, err
     assert _nothing_installed()
 
 

@@ -128,7 +128,8 @@ def installed() -> list[Path]:
 
 
 def _download(url: str, target: Path, on_progress: Callable[[int, int], None]) -> None:
-    """Fetch a URL the user named explicitly, reporting (bytes so far, total or 0)."""
+    """Fetch a URL the user named explicitly, reporting (bytes so far, total or 0); no
+    more than a model's zip can be (an endless answer would fill the disk)."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response, target.open("wb") as out:  # noqa: S310
             total = int(response.headers.get("Content-Length") or 0)
@@ -136,6 +137,11 @@ def _download(url: str, target: Path, on_progress: Callable[[int, int], None]) -
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 done += len(chunk)
+                if done > MAX_UNPACKED_BYTES:
+                    raise SetupError(
+                        f"{url}: more than {_size(MAX_UNPACKED_BYTES)}, larger than any model;"
+                        " the download was stopped and nothing was installed"
+                    )
                 on_progress(done, total)
     except (OSError, ValueError) as err:
         raise SetupError(f"could not download {url}: {err}") from None
