@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from selfkind.journal.keep import recover
 from selfkind.journal.store import Journal
 from selfkind.listen.listener import Listener
 from selfkind.listen.recognizers import open_recognizer
@@ -180,3 +181,18 @@ def test_a_full_disk_during_a_reflection_is_one_line_and_loses_nothing(
         audio = journal.audio_path(entry)
     assert entry.duration_s >= 1.5 and audio is not None
     assert decode(audio, MIC_RATE_HZ).size / MIC_RATE_HZ >= 1.5
+
+
+def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_path: Path) -> None:
+    """A recording is born under a name recovery does not take, locked before it is renamed;
+    one left under that name by a process killed in those microseconds goes after a minute."""
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        fresh = journal.audio_dir / f"a{PARTIAL_SUFFIX}.new"
+        stale = journal.audio_dir / f"b{PARTIAL_SUFFIX}.new"
+        for path in (fresh, stale):
+            path.write_bytes(bytes(44))
+        an_hour_ago = time.time() - 3600
+        os.utime(stale, (an_hour_ago, an_hour_ago))
+        assert recover(journal) == []
+        assert fresh.exists() and not stale.exists()
+        assert journal.entries() == []
