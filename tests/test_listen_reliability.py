@@ -29,7 +29,7 @@ MIC_RATE_HZ = 16000
 
 def _journal_list_loop(journal_path: Path, stop: Path) -> subprocess.Popen[str]:
     """Another process opening the journal as fast as it can, as `journal list` does
-    (each opening recovers what it believes was cut off); it counts its rounds on stdout."""
+    (each opening recovers what it believes was cut off); it counts its rounds on stderr."""
     code = (
         "import os, sys\n"
         "from selfkind.cli import main\n"
