@@ -185,7 +185,8 @@ def test_a_full_disk_during_a_reflection_is_one_line_and_loses_nothing(
 
 def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_path: Path) -> None:
     """A recording is born under a name recovery does not take, locked before it is renamed;
-    one left under that name by a process killed in those microseconds goes after a minute."""
+    one left under that name by a process killed in those microseconds goes after a minute,
+    and so does the half-written FLAC of a keep() that was killed."""
     with Journal(tmp_path / "journal.sqlite3") as journal:
         fresh = journal.audio_dir / f"a{PARTIAL_SUFFIX}.new"
         stale = journal.audio_dir / f"b{PARTIAL_SUFFIX}.new"
@@ -193,6 +194,10 @@ def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_p
             path.write_bytes(bytes(44))
         an_hour_ago = time.time() - 3600
         os.utime(stale, (an_hour_ago, an_hour_ago))
+        dead_writer = subprocess.Popen(["true"])  # its process id is no one's now
+        dead_writer.wait()
+        half_flac = journal.audio_dir / f".c.flac.{dead_writer.pid}.abcd1234.part"
+        half_flac.write_bytes(b"fLaC half of what was said")
         assert recover(journal) == []
-        assert fresh.exists() and not stale.exists()
+        assert fresh.exists() and not stale.exists() and not half_flac.exists()
         assert journal.entries() == []

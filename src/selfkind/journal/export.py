@@ -8,8 +8,8 @@ import stat
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import SelfkindError, UsageError
-from ..files import replacing
+from ..errors import UsageError
+from ..files import replacing, writing
 from .store import STATUS_PENDING, Entry
 
 
@@ -53,12 +53,10 @@ def write_private(path: Path, text: str) -> None:
             " (give a new file name, or -o - for standard output)",
         )
     try:
-        with replacing(path, 0o600) as temp:
+        with writing(path), replacing(path, 0o600) as temp:  # a full disk: CannotWrite
             temp.write_text(text, encoding="utf-8")
     except (PermissionError, NotADirectoryError, IsADirectoryError) as err:
         raise UsageError("-o", f"cannot write {path}: {err.strerror}") from None
-    except OSError as err:
-        raise SelfkindError(f"could not write {path}: {err.strerror}") from None
 
 
 _KINDS = {

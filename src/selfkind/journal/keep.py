@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import ffmpeg
-from ..errors import JournalError, SelfkindError
-from ..files import replacing
+from ..errors import CannotWrite, JournalError, SelfkindError
+from ..files import remove_stale_parts, replacing
 from ..listen.recognizers import RATE_HZ
 from ..listen.recording import HEADER_BYTES, PARTIAL_SUFFIX, pcm_of
 from ..listen.vad import MIN_SPEECH_S
@@ -41,7 +41,7 @@ def keep(journal: Journal, partial: Path, entry: Entry) -> int:
             f"could not save the recording {partial} as FLAC; it is kept as it is ({err.reason})"
         ) from None
     except OSError as err:  # no room for the FLAC's temporary file, say
-        raise SelfkindError(
+        raise CannotWrite(
             f"could not save the recording {partial} as FLAC; it is kept as it is ({err.strerror})"
         ) from None
     entry.audio = flac.name
@@ -75,6 +75,7 @@ def recover(journal: Journal, on_problem: Callable[[str], None] | None = None) -
     """
     for starting in journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}.new"):
         _remove_stale(starting)  # its owner died before the first sample: nothing was said
+    remove_stale_parts(journal.audio_dir)  # FLACs half-written by a killed keep(): redone below
     recovered = []
     for partial in sorted(journal.audio_dir.glob(f"*{PARTIAL_SUFFIX}")):
         try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import SelfkindError
+from ..errors import CannotWrite
 from .recognizers import RATE_HZ
 
 SYNC_EVERY_S = 1.0
@@ -85,7 +85,7 @@ class PartialRecording:
                 file.close()
             self.note.unlink(missing_ok=True)
             starting.unlink(missing_ok=True)
-            raise SelfkindError(
+            raise CannotWrite(
                 f"a recording cannot be started in {audio_dir} ({err.strerror}){_advice(err)}"
             ) from None
         finally:
@@ -95,7 +95,7 @@ class PartialRecording:
 
     def write(self, pcm: bytes) -> None:
         """Append samples; they are in the kernel on return, so a killed process loses
-        nothing written. A full disk ends the recording with a SelfkindError; what was
+        nothing written. A full disk ends the recording with CannotWrite; what was
         written before stays, for recovery."""
         try:
             self._audio_bytes += _write_all(self._file, pcm)
@@ -110,8 +110,8 @@ class PartialRecording:
         """Samples on disk so far."""
         return self._audio_bytes // 2
 
-    def _stopped(self, err: OSError) -> SelfkindError:
-        return SelfkindError(
+    def _stopped(self, err: OSError) -> CannotWrite:
+        return CannotWrite(
             f"the recording stopped after {self.n_frames / RATE_HZ:.1f} s ({err.strerror})."
             f" What was said until then is kept in {self.path}{_advice(err)}; the next selfkind"
             " command that opens the journal adds it"
