@@ -23,6 +23,7 @@ from .conftest import FIXTURES, decode, run
 from .soundserver import PipeMicrophone
 from .test_capture import _start, _wait_for_line
 from .test_guide import _read_until, _spawn_in_terminal
+from .test_limits import tmpfs
 
 MIC_RATE_HZ = 16000
 
@@ -115,19 +116,10 @@ def test_on_a_terminal_reflect_shows_what_was_kept(
 
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB file system (tmpfs), so a full disk is a real ENOSPC."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); needs root")
-    try:
+    """A real 1 MiB file system, so a full disk is a real ENOSPC (skipped, saying why,
+    where one cannot be mounted)."""
+    with tmpfs(tmp_path / "disk", 1 << 20) as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
 def _leave_free(disk: Path, free_bytes: int) -> Path:
@@ -165,6 +157,7 @@ def test_a_full_disk_during_a_reflection_is_one_line_and_loses_nothing(
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()  # a hang (as before: a failed flush left it waiting) ends here
+        process.wait()
     microphone.spoken.wait(20)
     said = [line for line in err.splitlines() if line.startswith("selfkind:")]
     assert process.returncode == 1 and "Traceback" not in err, err
