@@ -393,6 +393,7 @@ def test_reflect_with_vosk_streams_words_as_they_are_said(
     wav = tmp_path / "ko.wav"
     write_audio(samples * 0.8, 22050, wav, "wav", "ko")
     journal_path = tmp_path / "journal.sqlite3"
+    VoskRecognizer(KO_MODEL)  # the model loaded now (once per process), as the guide's worker does
     partials: list[tuple[bool, str]] = []  # (was the speaker still speaking?, words so far)
     listener = Listener(
         journal_path, lambda: VoskRecognizer(KO_MODEL), 30.0, Context(prompt="ko"),
