@@ -22,6 +22,8 @@ from .recording import Context, PartialRecording
 from .vad import END_SILENCE_S, VoiceActivity
 
 BLOCK_S = 0.1
+PARTIAL_EVERY_S = 0.5
+"""While recognition lags behind the speaker, partial words are still shown this often."""
 
 
 @dataclass
@@ -74,13 +76,20 @@ class _Transcribing:
                 pass  # the audio is on disk; it will be transcribed later
             return
         failed = False  # an engine that fails mid-way: the audio is kept, to transcribe later
+        shown_at = time.monotonic()
         while (pcm := self._pcm.get()) is not None:
             if failed:
                 continue
             try:
                 recognizer.accept(pcm)
-                if self._on_partial is not None and self._pcm.empty():
+                # Words so far when caught up, and at least every PARTIAL_EVERY_S while behind
+                # (a busy machine): the person sees the words come, late rather than never.
+                now = time.monotonic()
+                if self._on_partial is not None and (
+                    self._pcm.empty() or now - shown_at >= PARTIAL_EVERY_S
+                ):
                     self._on_partial(recognizer.partial())
+                    shown_at = now
             except Exception:  # noqa: BLE001
                 failed = True
         if not failed:
