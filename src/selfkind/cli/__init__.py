@@ -7,19 +7,51 @@ Exit codes: 0 done; 1 something is missing on the machine or failed outside the 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import InputError, SelfkindError
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text, printable
 from .parser import build_parser
 
 __all__ = ["build_parser", "main", "run"]
 
 
+OVERVIEW = """\
+selfkind {version}: kind, voice-guided self-compassion practice, entirely offline.
+Scripts become timed, spoken sessions; what you say at a reflection is kept in a private
+journal on this machine.
+
+Start here:
+  selfkind practices          the built-in practices, with their lengths
+  selfkind guide NAME         be guided through one now, live, with captions
+  selfkind render NAME        make an audio file of one to listen to anywhere
+  selfkind reflect            speak a reflection; it is transcribed and kept
+  selfkind journal            read what you have said before
+
+Your journal is kept in {journal} (only you can read it).
+Check this machine with: selfkind doctor.  More: selfkind COMMAND --help, or selfkind --help.
+"""
+
+
+def overview() -> str:
+    from .. import __version__
+    from ..journal.store import default_path
+
+    return OVERVIEW.format(version=__version__, journal=printable(str(default_path())))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asking for completions (selfkind completion)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    if args.command is None:
+        sys.stdout.write(overview())
+        return EXIT_OK
     try:
         return args.run(args)
     except InputError as err:
