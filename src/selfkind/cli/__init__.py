@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 something is missing on the machine or failed outside the 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -42,13 +43,23 @@ def overview() -> str:
     return OVERVIEW.format(version=__version__, journal=printable(str(default_path())))
 
 
+def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one command (argparse keeps them in its subparsers action)."""
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 - only argparse has them
+        return action.choices[command]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asking for completions (selfkind completion)
         import argcomplete
 
         argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, so the message names the command
+        command_parser = parser if args.command is None else subparser(parser, args.command)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         sys.stdout.write(overview())
         return EXIT_OK

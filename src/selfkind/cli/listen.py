@@ -267,7 +267,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("No Vosk model installed; transcription uses PocketSphinx's English model.")
         return EXIT_OK
     if not args.source:
-        raise UsageError(f"models {args.action}", "name a model (zip, folder or URL)")
+        example = "MODEL.zip" if args.action == "install" else "NAME (see: selfkind models)"
+        raise UsageError(
+            f"models {args.action}",
+            f"name a model (a zip, folder or URL to install; a name to remove):"
+            f" selfkind models {args.action} {example}",
+        )
     if args.action == "remove":
         print(f"Removed {models.remove(args.source)}")
         return EXIT_OK

@@ -48,7 +48,9 @@ def readable_usage_error(message: str) -> str:
         choices = ", ".join(c.strip().strip("'") for c in choices.split(","))
         said = f"{name} {value}" if name.startswith("-") else value
         return f"{said} is not one of: {choices}"
-    return message
+    if message.startswith("unrecognized arguments: "):
+        return f"not an option or argument it takes: {message.split(': ', 1)[1]}"
+    return message.removeprefix("argument ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a script (a .md file, or the name of a built-in practice) to an"
         " audio file, with WebVTT captions and a JSON timeline beside it.",
     )
-    render.add_argument("script", help="script file, or a built-in practice name")
+    render.add_argument("script", metavar="SCRIPT", help="script file, or a built-in practice name")
     render.add_argument("-o", "--output", help="audio file to write (default out/<name>.<format>)")
     render.add_argument("--format", choices=FORMATS, help="audio format (default mp3, or from -o)")
     render.add_argument(
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         " the microphone and keeps what you say in your private journal (--no-reflect: it"
         " does not). Without a terminal, it logs plain lines and takes no keys.",
     )
-    guide.add_argument("script", help="script file, or a built-in practice name")
+    guide.add_argument("script", metavar="SCRIPT", help="script file, or a built-in practice name")
     guide.add_argument("--duration", type=duration_option, help="session length, e.g. 10m")
     guide.add_argument(
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
@@ -147,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("list", "show", "search", "export", "delete", "transcribe"), default="list",
         help="what to do (default: list the entries)",
     )  # fmt: skip
-    journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
+    journal.add_argument(
+        "argument", nargs="?", metavar="ID|WORDS", help="entry id (show, delete) or words (search)"
+    )
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument(
         "-o", "--output", help="export to this file (a new or regular one; - for the screen)"
@@ -229,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "action", nargs="?", choices=("list", "show"), default="list",
         help="what to do (default: list them)",
     )  # fmt: skip
-    practices.add_argument("name", nargs="?", help="practice to show")
+    practices.add_argument("name", nargs="?", metavar="NAME", help="practice to show")
     practices.set_defaults(run=cmd_practices)
 
     voices = commands.add_parser(
@@ -243,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
         "action", nargs="?", choices=("list", "preview"), default="list",
         help="what to do (default: list them)",
     )  # fmt: skip
-    voices.add_argument("name", nargs="?", help="voice to preview")
-    voices.add_argument("text", nargs="?", help="what the preview says")
+    voices.add_argument("name", nargs="?", metavar="NAME", help="voice to preview")
+    voices.add_argument("text", nargs="?", metavar="TEXT", help="what the preview says")
     voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
     voices.set_defaults(run=cmd_voices)
 
@@ -263,6 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
         ' options with Tab. Add to ~/.bashrc: eval "$(selfkind completion bash)" (or to'
         ' ~/.zshrc: eval "$(selfkind completion zsh)").',
     )
-    completion.add_argument("shell", choices=("bash", "zsh"), help="your shell")
+    completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
     completion.set_defaults(run=cmd_completion)
     return parser

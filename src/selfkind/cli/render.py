@@ -47,6 +47,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     for path in (rendered.audio, rendered.captions, rendered.manifest):
         print(f"  {printable(str(path))}")
+    if rendered.replaced is not None:
+        print(
+            f"Removed {printable(str(rendered.replaced))}, rendered earlier under the same"
+            " name: the captions and timeline beside it now describe the new file."
+        )
     return EXIT_OK
 
 
