@@ -75,6 +75,14 @@ def test_doctor_passes_on_a_machine_without_a_sound_card(tmp_path: Path) -> None
     assert "Ready" in out
 
 
+def test_doctor_finds_the_sound_devices_of_a_sound_server(sound_server: str) -> None:
+    code, out, _ = selfkind("doctor")
+    sound = [
+        line for line in out.splitlines() if " sound output " in line or " microphone " in line
+    ]
+    assert code == 0 and len(sound) == 2 and all(line.startswith("ok") for line in sound), out
+
+
 def test_doctor_fails_and_says_what_to_install_when_ffmpeg_is_missing(tmp_path: Path) -> None:
     code, out, err = selfkind("doctor", env={**NO_SOUND, "PATH": str(tmp_path)})
     assert code == 1
