@@ -7,6 +7,7 @@ import argparse
 import importlib.metadata
 import os
 import pty
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -113,15 +114,22 @@ def test_doctor_warns_about_a_data_folder_others_can_read(tmp_path: Path) -> Non
 
 
 def test_practices_answers_at_once_with_a_header_descriptions_and_notes(tmp_path: Path) -> None:
-    timings = []
-    for attempt in range(3):  # a fresh cache each time: cold; the best of three, as the
-        home = tmp_path / f"home{attempt}"  # machine is shared with other work
+    """Under 0.5 s of processor time with an empty cache (synthesizing took 6.3 s). The
+    processor time of the process is measured, not the wall clock: the machine running the
+    tests is shared, and waiting for a core is not the command's doing."""
+    cpu_s = []
+    for attempt in range(3):  # a fresh cache each time: cold
+        home = tmp_path / f"home{attempt}"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         code, out, err = selfkind("practices", env={"SELFKIND_HOME": str(home)})
-        timings.append(time.perf_counter() - started)
+        wall_s = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         assert code == 0, err
+        assert wall_s < 3.0  # even on a busy machine, far from a synthesis
         assert not list(home.rglob("*.npy"))  # nothing was synthesized
-    assert min(timings) < 0.5, timings
+    assert min(cpu_s) < 0.5, cpu_s
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "TITLE", "USUAL", "CAN", "BE", "(about)", "TAGS"]
     entry = lines.index(next(line for line in lines if line.startswith("self-compassion-break")))
@@ -154,7 +162,9 @@ WRONG = [
     ("render", "three-minute-reset", "--format", "ogv"),
     ("render", "three-minute-reset", "--voice", "nobody"),
     ("render", "three-minute-reset", "--bogus"),
+    ("render", ""),
     ("batch",),
+    ("batch", "", "-o", "never-made"),
     ("guide", "no-such-practice"),
     ("devices", "extra"),
     ("journal", "frob"),
@@ -168,11 +178,13 @@ WRONG = [
     ("reflect", "--duration", "0"),
     ("reflect", "--max", "soon"),
     ("transcribe",),
+    ("transcribe", ""),
     ("models", "frob"),
     ("models", "install"),
     ("models", "remove"),
     ("check",),
     ("check", "no-such-practice"),
+    ("check", " "),
     ("practices", "foo"),
     ("practices", "show"),
     ("practices", "show", "nope"),

@@ -17,6 +17,7 @@ from .common import (
     add_recognizer_options,
     duration_option,
     list_option,
+    named_option,
     printable,
     seconds_option,
 )
@@ -67,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a script (a .md file, or the name of a built-in practice) to an"
         " audio file, with WebVTT captions and a JSON timeline beside it.",
     )
-    render.add_argument("script", metavar="SCRIPT", help="script file, or a built-in practice name")
+    render.add_argument(
+        "script",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script file, or a built-in practice name",
+    )
     render.add_argument("-o", "--output", help="audio file to write (default out/<name>.<format>)")
     render.add_argument("--format", choices=FORMATS, help="audio format (default mp3, or from -o)")
     render.add_argument(
@@ -87,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         " that are up to date. Writes index.json and playlist.m3u in the output folder."
         " Exit 1 if any script failed.",
     )
-    batch_parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts or folders")
+    batch_parser.add_argument(
+        "paths", nargs="+", metavar="PATH", type=named_option, help="scripts or folders"
+    )
     batch_parser.add_argument("-o", "--output", required=True, help="output folder")
     batch_parser.add_argument(
         "--format", choices=FORMATS, default="mp3", help="audio format (default mp3)"
@@ -113,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         " the microphone and keeps what you say in your private journal (--no-reflect: it"
         " does not). Without a terminal, it logs plain lines and takes no keys.",
     )
-    guide.add_argument("script", metavar="SCRIPT", help="script file, or a built-in practice name")
+    guide.add_argument(
+        "script",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script file, or a built-in practice name",
+    )
     guide.add_argument("--duration", type=duration_option, help="session length, e.g. 10m")
     guide.add_argument(
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
@@ -191,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         " model is installed, else with PocketSphinx's English model. A file that cannot be"
         " read is reported in one line and the others are still done (exit 1).",
     )
-    transcribe.add_argument("audio", nargs="+", metavar="AUDIO", help="recordings to transcribe")
+    transcribe.add_argument(
+        "audio", nargs="+", metavar="AUDIO", type=named_option, help="recordings to transcribe"
+    )
     transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
     add_recognizer_options(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
@@ -219,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check scripts for mistakes without rendering; exit 2 if any has one.",
     )
     check.add_argument(
-        "scripts", nargs="+", metavar="SCRIPT", help="script files, or built-in practice names"
+        "scripts",
+        nargs="+",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script files, or built-in practice names",
     )
     check.set_defaults(run=cmd_check)
 
