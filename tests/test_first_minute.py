@@ -262,8 +262,8 @@ def test_empty_states_say_so_and_what_to_do_next(tmp_path: Path) -> None:
     code, out, _ = selfkind("journal", "search", "river", *journal)
     assert code == 0 and "Nothing in your journal matches 'river'" in out
     assert "selfkind journal list" in out
-    code, out, _ = selfkind("journal", "transcribe", *journal)
-    assert code == 0 and out.startswith("Nothing is waiting to be transcribed")
+    code, out, err = selfkind("journal", "transcribe", *journal)
+    assert code == 0 and out.startswith("Nothing is waiting to be transcribed") and err == ""
 
 
 # 7. journal delete asks; numbers are never reused

@@ -66,6 +66,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
                         "Nothing is waiting to be transcribed: every entry in your journal"
                         " already has its words (see them with: selfkind journal list)."
                     )
+                    return EXIT_OK
             else:
                 targets = [_entry_named(store, "transcribe", args.argument)]
             make_recognizer = recognizer_source(args.engine, args.model)
