@@ -24,3 +24,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >&2
 .venv/bin/python -m pip install -q -e ".[dev,neural]" >&2
+
+# Tab completion for bash, for everyone on this machine (when run as root and the folder
+# exists); otherwise: eval "$(selfkind completion bash)" in ~/.bashrc.
+if [ -d /etc/bash_completion.d ] && [ -w /etc/bash_completion.d ]; then
+  .venv/bin/selfkind completion bash > /etc/bash_completion.d/selfkind
+fi
+
+# Last, what this machine has for selfkind: exit 1 if a required part is missing (no sound
+# card is only a warning: files can still be rendered).
+.venv/bin/selfkind doctor

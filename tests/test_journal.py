@@ -98,7 +98,7 @@ def test_journal_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert stat.S_IMODE(export.stat().st_mode) == 0o600
     code, out, _ = cli(capsys, "journal", "export", "--format", "json", "--journal", str(path))
     assert json.loads(out)[0]["words"] == WORDS
-    code, out, _ = cli(capsys, "journal", "delete", str(first), "--journal", str(path))
+    code, out, _ = cli(capsys, "journal", "delete", str(first), "--yes", "--journal", str(path))
     assert code == 0 and "Deleted entry" in out
     code, _, err = cli(capsys, "journal", "show", str(first), "--journal", str(path))
     assert code == 2 and "no entry" in err
@@ -160,7 +160,9 @@ def test_delete_leaves_no_word_of_the_entry_in_any_file(
         journal.add(Entry("2026-11-23T08:15:00+00:00", transcript="one more", status=STATUS_DONE))
     before = _files_holding(folder, *secret)
     assert before["journal.sqlite3"] == list(secret) and "journal.sqlite3-wal" in before
-    code, out, err = cli(capsys, "journal", "delete", str(entry_id), "--journal", str(path))
+    code, out, err = cli(
+        capsys, "journal", "delete", str(entry_id), "--yes", "--journal", str(path)
+    )
     assert code == 0, err
     assert _files_holding(folder, *secret) == {}
     assert (folder / "journal.sqlite3-wal").exists()  # the WAL was there, and is empty

@@ -8,6 +8,7 @@ rendering calls :func:`render_session` from worker processes.
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from . import paths
 from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
-from .encode import LOSSY_FORMATS, Chapter, EncodeError, Encoder
+from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder
 from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
@@ -78,6 +79,9 @@ class Rendered:
     duration_s: float
     loudness_lufs: float
     synthesized: int
+    replaced: Path | None = None
+    """An audio file of another format this render's captions and manifest used to describe
+    (the same name, written by an earlier render), removed so no file is left without them."""
 
 
 def load_script(source: str, mistakes: list[ScriptError] | None = None) -> Script:
@@ -228,6 +232,31 @@ def companion_paths(audio: Path) -> tuple[Path, Path]:
     return audio.with_suffix(".vtt"), audio.with_suffix(".json")
 
 
+def previous_audio(audio: Path) -> Path | None:
+    """The audio file of another format that the manifest beside ``audio`` says an earlier
+    render wrote (``x.wav`` when ``x.mp3`` is about to be written), if it is still there.
+
+    Only a manifest selfkind wrote names it (it has ``manifest_version`` and ``audio``), and
+    only a file of the same name in a format selfkind writes, in the same folder, is named:
+    nothing else is ever taken for ours."""
+    manifest_path = companion_paths(audio)[1]
+    try:
+        document = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or "manifest_version" not in document:
+        return None
+    named = document.get("audio")
+    if not isinstance(named, str) or named == audio.name:
+        return None
+    candidate = audio.parent / named
+    if Path(named).name != named or candidate.stem != audio.stem:
+        return None
+    if candidate.suffix.lstrip(".").lower() not in FORMATS or not candidate.is_file():
+        return None
+    return candidate
+
+
 def render_session(
     session: Session,
     audio_path: Path,
@@ -244,6 +273,7 @@ def render_session(
     timeline = session.timeline
     rate = timeline.sample_rate_hz
     captions_path, manifest_path = companion_paths(audio_path)
+    replaced = previous_audio(audio_path)
     temps: list[Path] = []
     encoder: Encoder | None = None
     try:
@@ -287,6 +317,8 @@ def render_session(
         for temp, final in zip(temps, (audio_path, captions_path, manifest_path), strict=True):
             publish(temp, final)
         temps.clear()
+        if replaced is not None:
+            replaced.unlink(missing_ok=True)
     except EncodeError as err:
         # ffmpeg names its hidden temporary file; a full disk is said about the file asked for.
         full = [os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT)]
@@ -306,6 +338,7 @@ def render_session(
         timeline.duration_s,
         loudness_lufs,
         session.synthesized,
+        replaced,
     )
 
 

@@ -7,19 +7,62 @@ Exit codes: 0 done; 1 something is missing on the machine or failed outside the 
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import InputError, SelfkindError
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text, printable
 from .parser import build_parser
 
 __all__ = ["build_parser", "main", "run"]
 
 
+OVERVIEW = """\
+selfkind {version}: kind, voice-guided self-compassion practice, entirely offline.
+Scripts become timed, spoken sessions; what you say at a reflection is kept in a private
+journal on this machine.
+
+Start here:
+  selfkind practices          the built-in practices, with their lengths
+  selfkind guide NAME         be guided through one now, live, with captions
+  selfkind render NAME        make an audio file of one to listen to anywhere
+  selfkind reflect            speak a reflection; it is transcribed and kept
+  selfkind journal            read what you have said before
+
+Your journal is kept in {journal} (only you can read it).
+Check this machine with: selfkind doctor.  More: selfkind COMMAND --help, or selfkind --help.
+"""
+
+
+def overview() -> str:
+    from .. import __version__
+    from ..journal.store import default_path
+
+    return OVERVIEW.format(version=__version__, journal=printable(str(default_path())))
+
+
+def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one command (argparse keeps them in its subparsers action)."""
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 - only argparse has them
+        return action.choices[command]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if "_ARGCOMPLETE" in os.environ:  # the shell asking for completions (selfkind completion)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, so the message names the command
+        command_parser = parser if args.command is None else subparser(parser, args.command)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command is None:
+        sys.stdout.write(overview())
+        return EXIT_OK
     try:
         return args.run(args)
     except InputError as err:

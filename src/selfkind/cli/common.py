@@ -93,6 +93,13 @@ def duration_option(text: str) -> float:
     return value
 
 
+def named_option(text: str) -> str:
+    """A file or name that must be given: an empty one would mean "." (this folder) to Path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("nothing given (an empty name); give a file or a name")
+    return text
+
+
 def seconds_option(text: str) -> float:
     try:
         return parse_duration(text) if text not in ("0", "0s") else 0.0

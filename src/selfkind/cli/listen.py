@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from ..devices import microphone_problem
 from ..errors import SetupError, UsageError
-from .common import EXIT_FAILED, EXIT_OK, device_option, progress_bar
+from .common import EXIT_FAILED, EXIT_OK, device_option, printable, progress_bar
 
 if TYPE_CHECKING:
-    from ..journal.store import Journal
+    from ..journal.store import Entry, Journal
     from ..listen.recognizers import Recognizer
 
 
@@ -24,26 +24,35 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
     with open_journal(args) as store:
         if args.action == "list":
-            for entry in store.entries():
+            entries = store.entries()
+            if not entries:
+                print(EMPTY_JOURNAL)
+            for entry in entries:
                 words = entry.transcript or f"({entry.status})"
                 print(
                     f"{entry.id:4}  {entry.started_at[:16]}  {entry.practice[:24]:24}  {words[:60]}"
                 )
         elif args.action == "search":
             if not args.argument:
-                raise UsageError("journal search", "say what to search for")
-            for entry in store.search(args.argument):
+                raise UsageError(
+                    "journal search", "say what to search for: selfkind journal search WORDS"
+                )
+            found = store.search(args.argument)
+            if not found:
+                print(
+                    f"Nothing in your journal matches '{printable(args.argument)}'. Try fewer"
+                    " or shorter words, or see every entry with: selfkind journal list"
+                )
+            for entry in found:
                 print(f"{entry.id:4}  {entry.started_at[:16]}  {entry.transcript[:70]}")
         elif args.action in ("show", "delete"):
-            entry_id = int(args.argument) if (args.argument or "").isdigit() else 0
-            entry = store.get(entry_id)
-            if entry is None:
-                raise UsageError(
-                    "journal", f"no entry '{args.argument}' (see: selfkind journal list)"
-                )
+            entry = _entry_named(store, args.action, args.argument)
             if args.action == "delete":
-                store.delete(entry_id)
-                print(f"Deleted entry {entry_id}, with its audio.")
+                if not args.yes and not _confirm_delete(entry.id):
+                    print("Nothing was deleted.")
+                    return EXIT_OK
+                store.delete(entry.id)
+                print(f"Deleted entry {entry.id}, with its audio.")
             else:
                 sys.stdout.write(export_markdown([entry]))
         elif args.action == "transcribe":
@@ -52,11 +61,14 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
             if args.pending or args.argument is None:
                 targets = store.entries("pending")
+                if not targets:
+                    print(
+                        "Nothing is waiting to be transcribed: every entry in your journal"
+                        " already has its words (see them with: selfkind journal list)."
+                    )
+                    return EXIT_OK
             else:
-                found = store.get(int(args.argument)) if args.argument.isdigit() else None
-                if found is None:
-                    raise UsageError("journal", f"no entry '{args.argument}'")
-                targets = [found]
+                targets = [_entry_named(store, "transcribe", args.argument)]
             make_recognizer = recognizer_source(args.engine, args.model)
             interactive = sys.stdout.isatty()
             failed = 0  # one bad recording does not stop the others: each is said, exit 1
@@ -87,6 +99,45 @@ def cmd_journal(args: argparse.Namespace) -> int:
             else:
                 sys.stdout.write(text)
     return EXIT_OK
+
+
+EMPTY_JOURNAL = (
+    "Your journal is empty. At a [reflect] step in `selfkind guide`, or with"
+    " `selfkind reflect`, what you say is kept here."
+)
+
+
+def _entry_named(store: Journal, action: str, argument: str | None) -> Entry:
+    """The entry a person named by its number, or a UsageError that says how to find one."""
+    if not argument:
+        raise UsageError(
+            f"journal {action}",
+            f"name an entry by its number, e.g. selfkind journal {action} 3"
+            " (see the numbers with: selfkind journal list)",
+        )
+    entry = store.get(int(argument)) if argument.isdigit() else None
+    if entry is None:
+        raise UsageError(
+            f"journal {action}",
+            f"there is no entry {printable(argument)!r} in your journal"
+            " (see the numbers with: selfkind journal list)",
+        )
+    return entry
+
+
+def _confirm_delete(entry_id: int) -> bool:
+    """Ask before deleting, on a terminal; refuse without one (a script must say --yes)."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "journal delete",
+            f"deleting entry {entry_id} cannot be undone and there is no terminal to ask on;"
+            f" to delete it anyway, add --yes: selfkind journal delete {entry_id} --yes",
+        )
+    try:
+        answer = input(f"Delete entry {entry_id} and its audio for good? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def check_recognizer(engine: str, model: str | None) -> bool:
@@ -154,7 +205,7 @@ def cmd_reflect(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     listener = Listener(
-        journal_path, lambda: open_recognizer(args.engine, args.model), args.max,
+        journal_path, lambda: open_recognizer(args.engine, args.model), args.duration,
         Context(prompt=args.prompt or ""), device,
         end_silence_s=args.end_silence,
         on_partial=show_partial,
@@ -217,7 +268,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("No Vosk model installed; transcription uses PocketSphinx's English model.")
         return EXIT_OK
     if not args.source:
-        raise UsageError(f"models {args.action}", "name a model (zip, folder or URL)")
+        example = "MODEL.zip" if args.action == "install" else "NAME (see: selfkind models)"
+        raise UsageError(
+            f"models {args.action}",
+            f"name a model (a zip, folder or URL to install; a name to remove):"
+            f" selfkind models {args.action} {example}",
+        )
     if args.action == "remove":
         print(f"Removed {models.remove(args.source)}")
         return EXIT_OK

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from typing import NoReturn
 
 from .. import __version__
@@ -15,20 +17,41 @@ from .common import (
     add_recognizer_options,
     duration_option,
     list_option,
+    named_option,
     printable,
     seconds_option,
 )
+from .doctor import cmd_completion, cmd_doctor
 from .guide import cmd_devices, cmd_guide
 from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
 from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with the values it echoes in its errors made printable (its subcommand
+    """argparse, with its errors in the words a person typed (no internal names), the values
+    it echoes made printable, and a last line saying where to read more (its subcommand
     parsers are of the same class)."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(printable(message))
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: {printable(readable_usage_error(message))};"
+                  f" see: {self.prog} --help\n")  # fmt: skip
+
+
+_INVALID_CHOICE = re.compile(r"argument (\S+): invalid choice: (.*?) \(choose from (.*)\)$")
+
+
+def readable_usage_error(message: str) -> str:
+    """argparse's message, without the names only the code knows (``argument action:``)."""
+    found = _INVALID_CHOICE.match(message)
+    if found:
+        name, value, choices = found.groups()
+        choices = ", ".join(c.strip().strip("'") for c in choices.split(","))
+        said = f"{name} {value}" if name.startswith("-") else value
+        return f"{said} is not one of: {choices}"
+    if message.startswith("unrecognized arguments: "):
+        return f"not an option or argument it takes: {message.split(': ', 1)[1]}"
+    return message.removeprefix("argument ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Voice-guided self-compassion practice, offline: render scripts to audio.",
     )
     parser.add_argument("--version", action="version", version=f"selfkind {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     render = commands.add_parser(
         "render",
@@ -45,13 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a script (a .md file, or the name of a built-in practice) to an"
         " audio file, with WebVTT captions and a JSON timeline beside it.",
     )
-    render.add_argument("script", help="script file, or a built-in practice name")
+    render.add_argument(
+        "script",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script file, or a built-in practice name",
+    )
     render.add_argument("-o", "--output", help="audio file to write (default out/<name>.<format>)")
     render.add_argument("--format", choices=FORMATS, help="audio format (default mp3, or from -o)")
     render.add_argument(
         "--duration", type=duration_option, help="session length, e.g. 10m; fits the pauses"
     )
-    render.add_argument("--voice", help="voice profile name or .toml file (see 'selfkind voices')")
+    render.add_argument(
+        "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
+    )
     add_jobs(render, "speech synthesis processes")
     render.set_defaults(run=cmd_render)
 
@@ -63,9 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         " that are up to date. Writes index.json and playlist.m3u in the output folder."
         " Exit 1 if any script failed.",
     )
-    batch_parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts or folders")
+    batch_parser.add_argument(
+        "paths", nargs="+", metavar="PATH", type=named_option, help="scripts or folders"
+    )
     batch_parser.add_argument("-o", "--output", required=True, help="output folder")
-    batch_parser.add_argument("--format", choices=FORMATS, default="mp3")
+    batch_parser.add_argument(
+        "--format", choices=FORMATS, default="mp3", help="audio format (default mp3)"
+    )
     batch_parser.add_argument(
         "--duration",
         type=list_option(duration_option),
@@ -87,9 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
         " the microphone and keeps what you say in your private journal (--no-reflect: it"
         " does not). Without a terminal, it logs plain lines and takes no keys.",
     )
-    guide.add_argument("script", help="script file, or a built-in practice name")
+    guide.add_argument(
+        "script",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script file, or a built-in practice name",
+    )
     guide.add_argument("--duration", type=duration_option, help="session length, e.g. 10m")
-    guide.add_argument("--voice", help="voice profile name (see 'selfkind voices')")
+    guide.add_argument(
+        "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
+    )
     guide.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )
@@ -119,8 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument(
         "action", nargs="?",
         choices=("list", "show", "search", "export", "delete", "transcribe"), default="list",
+        help="what to do (default: list the entries)",
     )  # fmt: skip
-    journal.add_argument("argument", nargs="?", help="entry id (show, delete) or words (search)")
+    journal.add_argument(
+        "argument", nargs="?", metavar="ID|WORDS", help="entry id (show, delete) or words (search)"
+    )
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument(
         "-o", "--output", help="export to this file (a new or regular one; - for the screen)"
@@ -128,18 +172,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_journal_option(journal)
     add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
+    journal.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="delete: do not ask first (needed without a terminal)",
+    )
     journal.set_defaults(run=cmd_journal)
 
     reflect = commands.add_parser(
         "reflect",
         help="speak a reflection now; it is transcribed and kept in your journal",
         description="Listen through the microphone until you have finished speaking (a few"
-        " seconds of quiet), --max runs out, or Ctrl-C; transcribe it offline and keep the"
+        " seconds of quiet), --duration runs out, or Ctrl-C; transcribe it offline and keep the"
         " audio and the text in your private journal.",
     )
     reflect.add_argument("--prompt", help="the question you are answering, kept with it")
     reflect.add_argument(
-        "--max", type=duration_option, default=300.0, help="longest recording (default 5m)"
+        "--duration", type=duration_option, default=300.0, help="longest recording (default 5m)"
+    )
+    reflect.add_argument(  # its name before --duration, kept so older scripts still work
+        "--max", type=duration_option, dest="duration", help=argparse.SUPPRESS
     )
     add_listening_options(reflect)
     reflect.set_defaults(run=cmd_reflect)
@@ -151,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         " model is installed, else with PocketSphinx's English model. A file that cannot be"
         " read is reported in one line and the others are still done (exit 1).",
     )
-    transcribe.add_argument("audio", nargs="+", metavar="AUDIO")
+    transcribe.add_argument(
+        "audio", nargs="+", metavar="AUDIO", type=named_option, help="recordings to transcribe"
+    )
     transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
     add_recognizer_options(transcribe)
     transcribe.set_defaults(run=cmd_transcribe)
@@ -164,9 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         " --sha256 when given.",
     )
     models_parser.add_argument(
-        "action", nargs="?", choices=("list", "install", "remove"), default="list"
+        "action", nargs="?", choices=("list", "install", "remove"), default="list",
+        help="what to do (default: list the installed models)",
+    )  # fmt: skip
+    models_parser.add_argument(
+        "source", nargs="?", metavar="SOURCE|NAME", help="model zip, folder or URL; or a name"
     )
-    models_parser.add_argument("source", nargs="?", metavar="SOURCE|NAME")
     models_parser.add_argument("--sha256", help="expected SHA-256 of the zip")
     models_parser.set_defaults(run=cmd_models)
 
@@ -175,7 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="check scripts for mistakes without rendering",
         description="Check scripts for mistakes without rendering; exit 2 if any has one.",
     )
-    check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    check.add_argument(
+        "scripts",
+        nargs="+",
+        metavar="SCRIPT",
+        type=named_option,
+        help="script files, or built-in practice names",
+    )
     check.set_defaults(run=cmd_check)
 
     practices = commands.add_parser(
@@ -184,9 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the built-in practices (name, title, usual length, the range of"
         " lengths it can be rendered at, tags), or print one's script with 'show NAME'.",
     )
-    practices.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    practices.add_argument("name", nargs="?", help="practice to show")
-    add_jobs(practices, "speech synthesis processes")
+    practices.add_argument(
+        "action", nargs="?", choices=("list", "show"), default="list",
+        help="what to do (default: list them)",
+    )  # fmt: skip
+    practices.add_argument("name", nargs="?", metavar="NAME", help="practice to show")
     practices.set_defaults(run=cmd_practices)
 
     voices = commands.add_parser(
@@ -196,9 +262,30 @@ def build_parser() -> argparse.ArgumentParser:
         " can speak on this machine), or 'preview NAME [TEXT]' to hear one on the sound card"
         " or write it to a file with -o.",
     )
-    voices.add_argument("action", nargs="?", choices=("list", "preview"), default="list")
-    voices.add_argument("name", nargs="?", help="voice to preview")
-    voices.add_argument("text", nargs="?", help="what the preview says")
+    voices.add_argument(
+        "action", nargs="?", choices=("list", "preview"), default="list",
+        help="what to do (default: list them)",
+    )  # fmt: skip
+    voices.add_argument("name", nargs="?", metavar="NAME", help="voice to preview")
+    voices.add_argument("text", nargs="?", metavar="TEXT", help="what the preview says")
     voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
     voices.set_defaults(run=cmd_voices)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this machine has what selfkind needs, and say how to add what is missing",
+        description="Check the speech engines, ffmpeg, speech-recognition models, sound"
+        " devices, the data folder and free disk. Exit 1 if something required is missing.",
+    )
+    doctor.set_defaults(run=cmd_doctor)
+
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script for bash or zsh",
+        description="Print a script that lets the shell complete selfkind's commands and"
+        ' options with Tab. Add to ~/.bashrc: eval "$(selfkind completion bash)" (or to'
+        ' ~/.zshrc: eval "$(selfkind completion zsh)").',
+    )
+    completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
+    completion.set_defaults(run=cmd_completion)
     return parser

@@ -11,6 +11,7 @@ from ..devices import play
 from ..encode import FORMATS, choose_output
 from ..engines import unavailable_reason
 from ..errors import ScriptError, SetupError, UsageError
+from ..estimate import estimated_length_range_s
 from ..practices import practice_names, practice_text
 from ..render import (
     check_output,
@@ -18,7 +19,7 @@ from ..render import (
     load_script,
     preview_samples,
     render_file,
-    script_length_range,
+    resolve_voice,
     write_audio,
 )
 from ..script import MAX_UTTERANCE_CHARS, Section
@@ -46,6 +47,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     for path in (rendered.audio, rendered.captions, rendered.manifest):
         print(f"  {printable(str(path))}")
+    if rendered.replaced is not None:
+        print(
+            f"Removed {printable(str(rendered.replaced))}, rendered earlier under the same"
+            " name: the captions and timeline beside it now describe the new file."
+        )
     return EXIT_OK
 
 
@@ -113,26 +119,34 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_practices(args: argparse.Namespace) -> int:
     if args.action == "show":
-        data = practice_text(args.name or "")
-        if data is None:
-            known = ", ".join(practice_names())
-            raise UsageError(args.name or "", f"no built-in practice by that name ({known})")
+        known = ", ".join(practice_names())
+        if not args.name:
+            raise UsageError(
+                "practices show",
+                f"name a practice to show, e.g. selfkind practices show {known.split(',')[0]}"
+                f" (built-in: {known})",
+            )
+        data = practice_text(args.name)
+        if data is None or "/" in args.name:
+            raise UsageError(
+                args.name, f"no built-in practice by that name; choose one of: {known}"
+            )
         sys.stdout.write(data.decode("utf-8"))
         return EXIT_OK
-    rows = []
-    with progress_bar() as progress:
-        names = practice_names()
-        progress.start("Measuring the practices", len(names))
-        for name in names:
-            script = load_script(name)
-            low_s, high_s = script_length_range(script, jobs=args.jobs)
-            rows.append((name, script, low_s, high_s))
-            progress.advance()
-    for name, script, low_s, high_s in rows:
+    # Lengths are estimated from the text (no synthesis), so the list answers at once.
+    print(f"{'NAME':26} {'TITLE':28} {'USUAL':>5}  {'CAN BE (about)':>14}  TAGS")
+    for name in practice_names():
+        script = load_script(name)
+        low_s, high_s = estimated_length_range_s(script, resolve_voice(script, None))
         default = format_duration(script.front.duration_s) if script.front.duration_s else "-"
-        span = f"{format_duration(low_s)}-{format_duration(high_s)}"
+        span = f"~{format_duration(low_s)}-{format_duration(high_s)}"
         tags = ", ".join(script.front.tags)
-        print(f"{name:26} {script.title:28} {default:>4}  ({span:>11})  {tags}")
+        print(printable(f"{name:26} {script.title:28} {default:>5}  {span:>14}  {tags}"))
+        if script.front.description:
+            print(printable(f"    {script.front.description}"))
+        if script.front.content_note:
+            print(printable(f"    Content note: {script.front.content_note}"))
+    print("\nRead one with: selfkind practices show NAME; hear it with: selfkind guide NAME")
     return EXIT_OK
 
 

@@ -26,7 +26,7 @@ STATUS_DONE, STATUS_PENDING = "done", "pending"
 BUSY_TIMEOUT_S = 5.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL DEFAULT '',
     practice TEXT NOT NULL DEFAULT '',
     prompt TEXT NOT NULL DEFAULT '',
@@ -121,6 +121,7 @@ class Journal:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # Deleted rows and freed pages are overwritten with zeros, not left readable.
                 self._db.execute("PRAGMA secure_delete=ON")
+                self._migrate()
                 self._db.executescript(_SCHEMA)
         finally:
             os.umask(old_umask)
@@ -128,6 +129,32 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Journals made before entry numbers were AUTOINCREMENT get the new table, so a
+        deleted entry's number is never given to the next one (a number someone noted down
+        must never come to mean another reflection). Rows keep their numbers; the search
+        index is rebuilt from them."""
+        row = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'"
+        ).fetchone()
+        if row is None or "AUTOINCREMENT" in row[0].upper():
+            return
+        table = _SCHEMA.split(";")[0].replace(" IF NOT EXISTS", "")
+        columns = "id, " + ", ".join(f for f in Entry.__dataclass_fields__ if f != "id")
+        self._db.executescript(
+            "BEGIN;"
+            " DROP TRIGGER IF EXISTS entries_ai; DROP TRIGGER IF EXISTS entries_ad;"
+            " DROP TRIGGER IF EXISTS entries_au;"
+            " ALTER TABLE entries RENAME TO entries_before_autoincrement;"
+            f" {table};"
+            f" INSERT INTO entries ({columns})"
+            f"  SELECT {columns} FROM entries_before_autoincrement;"
+            " DROP TABLE entries_before_autoincrement;"
+            " COMMIT;"
+        )
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')")
 
     def __enter__(self) -> Journal:
         return self
