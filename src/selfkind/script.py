@@ -23,6 +23,7 @@ FRONT_MATTER_KEYS = (
     "description",
     "tags",
     "content_note",
+    "credits",
 )
 BUILTIN_BACKGROUNDS = ("none", "pink-noise", "brown-noise")
 MAX_BELLS = 12
@@ -122,6 +123,8 @@ class FrontMatter:
     description: str = ""
     tags: tuple[str, ...] = ()
     content_note: str = ""
+    credits: str = ""
+    """Whose research or published exercise the script draws on, shown with the practice."""
     locations: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
     """Key -> (line, col) of its value, for error messages about settings."""
 
