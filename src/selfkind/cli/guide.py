@@ -126,7 +126,12 @@ def _say_kept(reflections: ReflectionSteps | None) -> None:
 
 
 def cmd_guide(args: argparse.Namespace) -> int:
-    script = load_script(args.script)
+    return play_script(load_script(args.script), args, f"selfkind render {args.script}")
+
+
+def play_script(script: Script, args: argparse.Namespace, render_instead: str) -> int:
+    """Play a script live with the guide's view and keys (the timer plays through this too);
+    ``render_instead`` is the command offered when no sound device opens."""
     resolve_voice(script, args.voice)
     check_background(script, script.front.background)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -144,7 +149,7 @@ def cmd_guide(args: argparse.Namespace) -> int:
         player.close()
         raise SetupError(
             f"no sound output device could be opened ({err}); to listen later, render the"
-            f" session to a file instead: selfkind render {args.script}"
+            f" session to a file instead: {render_instead}"
         ) from None
     print(SAFETY_NOTE, flush=True)
     if reflections is not None and not reflections.off_reason:

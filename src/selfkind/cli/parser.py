@@ -25,6 +25,7 @@ from .doctor import cmd_completion, cmd_doctor
 from .guide import cmd_devices, cmd_guide
 from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
 from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
+from .timer import cmd_timer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,6 +144,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
     )  # fmt: skip
     guide.set_defaults(run=cmd_guide)
+
+    timer = commands.add_parser(
+        "timer",
+        help="sit in silence with bells: live on the sound card, or rendered with -o",
+        description="A meditation timer: a warm-up, a start bell, interval bells at exact"
+        " times and an end bell (three strikes), with silence or a background between."
+        " Live it takes the guide's keys (space pauses, n/b skip between bells, q stops"
+        " gently); with -o it is rendered to a file like any practice. Times shown are from"
+        " the start of the audio, which opens with 1.5s of quiet.",
+    )
+    timer.add_argument(
+        "length", type=duration_option, help="from the start bell to the end bell: 1m to 3h"
+    )
+    timer.add_argument(
+        "--interval", type=duration_option, help="a bell every so often, e.g. 5m (10s or more)"
+    )
+    timer.add_argument(
+        "--bells", type=list_option(str), metavar="KINDS",
+        help="which bells ring, comma-separated: start,interval,end (default: all)",
+    )  # fmt: skip
+    timer.add_argument(
+        "--background", default="none",
+        help="none (default), pink-noise, brown-noise, or an audio file to loop",
+    )  # fmt: skip
+    timer.add_argument(
+        "--warmup", type=seconds_option, default=10.0,
+        help="quiet before the start bell, to settle (default 10s; 0 for none)",
+    )  # fmt: skip
+    timer.add_argument("-o", "--output", help="render to this file instead of playing live")
+    timer.add_argument("--format", choices=FORMATS, help="audio format (default from -o)")
+    timer.add_argument(
+        "--output-device", help="output device number or name (see 'selfkind devices')"
+    )
+    timer.set_defaults(run=cmd_timer, voice=None, duration=None, delay=0.0, no_reflect=True)
 
     devices = commands.add_parser(
         "devices",

@@ -1,0 +1,184 @@
+"""The timer: a script of bells and silence, rendered exact to the sample and played live."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfkind.render import prepare_session, render_session
+from selfkind.sounds import bell_strike
+from selfkind.timeline import BELL_INTERVAL_S, LEAD_IN_S, compile_timeline
+from selfkind.timer import PlannedBell, TimerOptions, planned_bells, timer_script
+
+from .conftest import SESSION_RATE_HZ, Recorder, best_lag, cli, decode, load_manifest
+
+RATE = SESSION_RATE_HZ
+
+
+def _modelled(bells: list[PlannedBell], n_frames: int) -> np.ndarray:
+    """What the file holds if every strike starts exactly at its planned frame."""
+    strike = bell_strike(RATE).astype(np.float64)
+    out = np.zeros(n_frames)
+    for bell in bells:
+        for k in range(bell.count):
+            start = bell.frame + k * round(BELL_INTERVAL_S * RATE)
+            n = min(strike.size, n_frames - start)
+            out[start : start + n] += strike[:n]
+    return out
+
+
+def _residual_db(heard: np.ndarray, bells: list[PlannedBell]) -> float:
+    """How far the file is from the bells at these frames (one gain fitted), in dB."""
+    model = _modelled(bells, heard.size)
+    gain = heard @ model / (model @ model)
+    residual = heard - gain * model
+    return float(10 * np.log10(np.mean(residual**2) / np.mean(heard**2)))
+
+
+def test_bells_are_planned_where_asked() -> None:
+    options = TimerOptions(25 * 60, interval_s=5 * 60, warmup_s=10)
+    bells = planned_bells(options, RATE)
+    sitting_s = LEAD_IN_S + 10
+    assert [b.kind for b in bells] == ["start"] + ["interval"] * 4 + ["end"]
+    assert [b.frame for b in bells] == [round((sitting_s + k * 300) * RATE) for k in range(6)]
+    timeline = compile_timeline(timer_script(options, RATE), {}, RATE)
+    assert [(e.start_frame, e.count) for e in timeline.of_kind("bell")] == [
+        (b.frame, b.count) for b in bells
+    ]
+    # Only the bells asked for; an interval bell on the end, or less than a bell's length
+    # (5 s) before it, is left out.
+    bells = planned_bells(TimerOptions(60, interval_s=20, bells=("interval",), warmup_s=0), RATE)
+    assert [b.frame for b in bells] == [round((LEAD_IN_S + s) * RATE) for s in (20, 40)]
+    for length_s, kinds in ((66, ["interval"] * 3 + ["end"]), (64, ["interval"] * 2 + ["end"])):
+        options = TimerOptions(length_s, interval_s=20, bells=("interval", "end"))
+        assert [b.kind for b in planned_bells(options, RATE)] == kinds
+
+
+def test_intervals_that_do_not_divide_the_second_stay_exact() -> None:
+    """Pauses are reckoned in frames, so thousands of odd intervals never drift."""
+    options = TimerOptions(3 * 3600, interval_s=10.0123, warmup_s=0.0007)
+    bells = planned_bells(options, RATE)
+    timeline = compile_timeline(timer_script(options, RATE), {}, RATE)
+    assert len(bells) > 1000
+    assert [e.start_frame for e in timeline.of_kind("bell")] == [b.frame for b in bells]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["30s"], "length: a timer lasts from 1m to 3h"),
+        (["3h1m"], "length: a timer lasts from 1m to 3h"),
+        (["10m", "--interval", "5s"], "--interval: intervals are 10s or longer"),
+        (["10m", "--interval", "10m"], "--interval: the interval must be shorter"),
+        (["10m", "--bells", "start,middle"], "--bells: unknown bell 'middle'"),
+        (["10m", "--background", "rain.ogg"], "--background: no audio file 'rain.ogg'"),
+    ],
+)
+def test_a_timer_that_cannot_be_made_is_one_line_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = cli(capsys, "timer", *args, "-o", str(tmp_path / "t.wav"))
+    assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_rendered_bells_start_at_the_exact_sample(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "timer.wav"
+    code, said, err = cli(
+        capsys, "timer", "1m", "--interval", "20s", "--warmup", "3s", "-o", str(out)
+    )
+    assert code == 0, err
+    assert "start 0:04, interval 0:24, interval 0:44, end 1:04" in said
+    bells = planned_bells(TimerOptions(60, interval_s=20, warmup_s=3), RATE)
+    heard = decode(out).astype(np.float64)
+    manifest = load_manifest(out.with_suffix(".json"))
+    assert [round(e["start_s"] * RATE) for e in manifest["events"] if e["kind"] == "bell"] == [
+        b.frame for b in bells
+    ]
+    # Up to the end bell (the session's closing fade shapes its ring): the file is the bells
+    # at their planned frames and nothing else, and a single sample off is clearly worse.
+    before_end = heard[: bells[-1].frame]
+    assert _residual_db(before_end, bells[:-1]) < -50
+    for index in range(len(bells) - 1):
+        moved = [*bells]
+        moved[index] = PlannedBell(bells[index].kind, bells[index].frame + 1, 1)
+        assert _residual_db(before_end, moved[:-1]) > -40
+    # Silence before the start bell and between the rings.
+    assert np.max(np.abs(heard[: bells[0].frame])) == 0.0
+
+
+def _peak_rss_kb(*args: str) -> int:
+    """Peak memory of a fresh process running the command (its own, not ffmpeg's)."""
+    code = (
+        "import resource, sys\nfrom selfkind.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )
+    return int(result.stderr.strip().splitlines()[-1])
+
+
+def test_a_three_hour_timer_renders_in_flat_memory(tmp_path: Path) -> None:
+    short_kb = _peak_rss_kb("timer", "10m", "--interval", "5m", "-o", str(tmp_path / "s.flac"))
+    long_path = tmp_path / "long.flac"
+    long_kb = _peak_rss_kb("timer", "3h", "--interval", "5m", "-o", str(long_path))
+    # Three hours of float32 at the session rate would be 950 MB held at once.
+    assert long_kb - short_kb < 20_000, (short_kb, long_kb)
+    frames = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=duration_ts", "-of", "csv=p=0",
+         str(long_path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    timeline = compile_timeline(
+        timer_script(TimerOptions(3 * 3600, interval_s=300), RATE), {}, RATE
+    )
+    assert int(frames) == timeline.n_frames
+
+
+def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None:
+    """Played through PortAudio into the null sink: each bell lands within 50 ms of where it
+    lies in the rendered timer, so the intervals between them are kept live too."""
+    options = TimerOptions(60, interval_s=10, warmup_s=0)
+    bells = planned_bells(options, RATE)[:3]
+    rendered_path = tmp_path / "timer.wav"
+    render_session(prepare_session(timer_script(options, RATE)), rendered_path, "wav")
+    rendered = decode(rendered_path)
+
+    recorder = Recorder(sound_server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "timer", "1m", "--interval", "10s", "--warmup", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + 40
+    lines = []
+    while time.monotonic() < deadline and not any("part 3" in line for line in lines):
+        lines.append(process.stdout.readline())
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=15)
+    heard = recorder.stop()
+    assert process.returncode == 130, err
+    assert "Stopped after" in out
+
+    reference = rendered[: bells[-1].frame + RATE]
+    lag = best_lag(reference, heard)
+    margin = RATE // 5
+    for bell in bells:
+        piece = rendered[bell.frame - RATE // 20 : bell.frame + RATE // 2]
+        around = lag + bell.frame - RATE // 20
+        search = heard[around - margin : around + piece.size + margin]
+        offset_s = (best_lag(piece, search) - margin) / RATE
+        print(f"{bell.kind} bell heard {offset_s * 1000:+.1f} ms from its place")
+        assert abs(offset_s) <= 0.050, (bell.kind, offset_s)
