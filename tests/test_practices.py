@@ -163,3 +163,20 @@ def test_each_practice_fits_5_10_and_20_minutes_to_the_sample(name: str, tmp_pat
     out = tmp_path / "claimed.wav"
     render_session(prepare_session(script), out, "wav")
     assert decode(out).size == round(claimed_s * SESSION_RATE_HZ)
+
+
+def test_practices_filter_by_tag_and_length(capsys: pytest.CaptureFixture[str]) -> None:
+    listed = lambda out: [line.split()[0] for line in out.splitlines()]  # noqa: E731
+    code, out, _ = cli(capsys, "practices", "--tag", "sleep", "--fits", "10m")
+    sleepy = [n for n in NAMES if "sleep" in load_script(n).front.tags]
+    assert code == 0 and listed(out) == sleepy and len(sleepy) >= 3
+    code, out, _ = cli(capsys, "practices", "--fits", "45m")
+    assert code == 0 and listed(out) == ["quiet-sitting"]
+    code, out, _ = cli(capsys, "practices", "--tag", "short", "--tag", "difficulty")
+    assert code == 0 and listed(out) == ["self-compassion-break", "when-kindness-is-hard"]
+    code, out, _ = cli(capsys, "practices", "--tag", "timer", "--fits", "2h")
+    assert code == 0 and out.startswith("No built-in practice can last 2h")
+    code, _, err = cli(capsys, "practices", "--tag", "slep")
+    assert code == 2 and err.startswith(
+        "--tag: no practice is tagged 'slep'; did you mean 'sleep'?"
+    )

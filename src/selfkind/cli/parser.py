@@ -281,13 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
         "practices",
         help="list the built-in practices, or show one",
         description="List the built-in practices (name, title, usual length, the range of"
-        " lengths it can be rendered at, tags), or print one's script with 'show NAME'.",
+        " lengths it can be rendered at, tags), or print one's script with 'show NAME'"
+        " (with its content note and credits). --tag and --fits narrow the list.",
     )
     practices.add_argument(
         "action", nargs="?", choices=("list", "show"), default="list",
         help="what to do (default: list them)",
     )  # fmt: skip
     practices.add_argument("name", nargs="?", metavar="NAME", help="practice to show")
+    practices.add_argument(
+        "--tag", action="append", metavar="TAG",
+        help="only practices with this tag, e.g. sleep, short, difficulty (repeat for several)",
+    )  # fmt: skip
+    practices.add_argument(
+        "--fits", type=duration_option, metavar="LENGTH",
+        help="only practices that can last about this long, e.g. 10m",
+    )  # fmt: skip
     practices.set_defaults(run=cmd_practices)
 
     voices = commands.add_parser(

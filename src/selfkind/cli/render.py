@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -134,10 +135,17 @@ def cmd_practices(args: argparse.Namespace) -> int:
         sys.stdout.write(data.decode("utf-8"))
         return EXIT_OK
     # Lengths are estimated from the text (no synthesis), so the list answers at once.
-    print(f"{'NAME':26} {'TITLE':28} {'USUAL':>5}  {'CAN BE (about)':>14}  TAGS")
-    for name in practice_names():
+    rows = []
+    for name in _tagged(args.tag or []):
         script = load_script(name)
         low_s, high_s = estimated_length_range_s(script, resolve_voice(script, None))
+        if args.fits is None or low_s <= args.fits <= high_s:
+            rows.append((name, script, low_s, high_s))
+    if not rows:
+        print(f"No built-in practice can last {format_duration(args.fits)} with those tags.")
+        return EXIT_OK
+    print(f"{'NAME':26} {'TITLE':28} {'USUAL':>5}  {'CAN BE (about)':>14}  TAGS")
+    for name, script, low_s, high_s in rows:
         default = format_duration(script.front.duration_s) if script.front.duration_s else "-"
         span = f"~{format_duration(low_s)}-{format_duration(high_s)}"
         tags = ", ".join(script.front.tags)
@@ -148,6 +156,20 @@ def cmd_practices(args: argparse.Namespace) -> int:
             print(printable(f"    Content note: {script.front.content_note}"))
     print("\nRead one with: selfkind practices show NAME; hear it with: selfkind guide NAME")
     return EXIT_OK
+
+
+def _tagged(wanted: list[str]) -> list[str]:
+    """The practices carrying every tag in ``wanted``; a tag no practice has is a typo."""
+    tags = {name: set(load_script(name).front.tags) for name in practice_names()}
+    known = sorted(set().union(*tags.values()))
+    for tag in wanted:
+        if tag not in known:
+            close = difflib.get_close_matches(tag, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(
+                "--tag", f"no practice is tagged '{tag}'{hint} (tags: {', '.join(known)})"
+            )
+    return [name for name, have in tags.items() if have.issuperset(wanted)]
 
 
 PREVIEW_TEXT = (
