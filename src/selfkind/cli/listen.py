@@ -23,6 +23,10 @@ def cmd_journal(args: argparse.Namespace) -> int:
     from ..journal.export import export_json, export_markdown, write_private
 
     with open_journal(args) as store:
+        if args.action in ("write", "edit"):
+            from .written import journal_edit, journal_write
+
+            return (journal_write if args.action == "write" else journal_edit)(args, store)
         if args.action == "list":
             entries = store.entries()
             if not entries:
@@ -55,6 +59,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 print(f"Deleted entry {entry.id}, with its audio.")
             else:
                 sys.stdout.write(export_markdown([entry]))
+                original = store.original(entry.id)
+                if original is not None:
+                    print(f"Heard first (before your correction): {original or '(nothing)'}")
         elif args.action == "transcribe":
             from ..errors import TranscribeError
             from ..listen.transcribe import transcribe_file

@@ -190,16 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
         "journal",
         help="your private journal of spoken reflections",
         description="Read, search, export or delete the reflections kept in your private"
-        " journal (SQLite in your data folder; nothing leaves this machine).",
+        " journal (SQLite in your data folder; nothing leaves this machine). 'write' keeps a"
+        " reflection you type: in $VISUAL or $EDITOR, from standard input when it is piped,"
+        " or typed at the prompt (end with Ctrl-D). 'edit ID' corrects an entry's text the"
+        " same way, keeping what was heard first beside it ('show ID' prints both).",
     )
     journal.add_argument(
         "action", nargs="?",
-        choices=("list", "show", "search", "export", "delete", "transcribe"), default="list",
-        help="what to do (default: list the entries)",
+        choices=("list", "show", "search", "export", "delete", "transcribe", "write", "edit"),
+        default="list", help="what to do (default: list the entries)",
     )  # fmt: skip
     journal.add_argument(
-        "argument", nargs="?", metavar="ID|WORDS", help="entry id (show, delete) or words (search)"
-    )
+        "argument", nargs="?", metavar="ID|WORDS",
+        help="entry id (show, delete, edit) or words (search)",
+    )  # fmt: skip
+    journal.add_argument("--prompt", help="write: the question you are answering, kept with it")
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
     journal.add_argument(
         "-o", "--output", help="export to this file (a new or regular one; - for the screen)"

@@ -56,6 +56,14 @@ CREATE TRIGGER IF NOT EXISTS entries_au AFTER UPDATE ON entries BEGIN
     INSERT INTO entries_fts(rowid, transcript, prompt, practice)
     VALUES (new.id, new.transcript, new.prompt, new.practice);
 END;
+CREATE TABLE IF NOT EXISTS originals (
+    entry_id INTEGER PRIMARY KEY,
+    transcript TEXT NOT NULL,
+    corrected_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS originals_ad AFTER DELETE ON entries BEGIN
+    DELETE FROM originals WHERE entry_id = old.id;
+END;
 """
 
 
@@ -286,6 +294,30 @@ class Journal:
                 " that process ends"
             )
         return True
+
+    def correct(self, entry_id: int, transcript: str, corrected_at: str) -> bool:
+        """Replace an entry's text with the person's own words; the text it had before the
+        first correction (the recognizer's) is kept in ``originals`` and goes with the entry
+        when it is deleted. False if there is no such entry."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR IGNORE INTO originals (entry_id, transcript, corrected_at)"
+                " SELECT id, transcript, ? FROM entries WHERE id = ?",
+                (corrected_at, entry_id),
+            )
+            changed = self._db.execute(
+                "UPDATE entries SET transcript = ?, status = ? WHERE id = ?",
+                (transcript, STATUS_DONE, entry_id),
+            ).rowcount
+        return bool(changed)
+
+    def original(self, entry_id: int) -> str | None:
+        """The text an entry had before it was first corrected, or None if it never was."""
+        with self._guard():
+            row = self._db.execute(
+                "SELECT transcript FROM originals WHERE entry_id = ?", (entry_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
 
 
 FULL_BELOW_BYTES = 1 << 20
