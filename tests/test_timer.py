@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from selfkind.journal.history import History
+from selfkind.journal.store import Journal
 from selfkind.render import prepare_session, render_session
 from selfkind.sounds import bell_strike
 from selfkind.timeline import BELL_INTERVAL_S, LEAD_IN_S, compile_timeline
@@ -157,7 +159,8 @@ def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None
 
     recorder = Recorder(sound_server)
     process = subprocess.Popen(
-        [sys.executable, "-m", "selfkind", "timer", "1m", "--interval", "10s", "--warmup", "0"],
+        [sys.executable, "-m", "selfkind", "timer", "1m", "--interval", "10s", "--warmup", "0",
+         "--journal", str(tmp_path / "journal.sqlite3")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
@@ -171,6 +174,12 @@ def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None
     heard = recorder.stop()
     assert process.returncode == 130, err
     assert "Stopped after" in out
+
+    # The sitting is in the history, with the time heard (about 23 s of the 78 s timer).
+    with Journal(tmp_path / "journal.sqlite3") as store:
+        [sitting] = History(store).sittings()
+    assert sitting.kind == "timer" and sitting.practice == "Timer: 1m, bells every 10s"
+    assert bells[-1].frame / RATE < sitting.heard_s < bells[-1].frame / RATE + 4
 
     reference = rendered[: bells[-1].frame + RATE]
     lag = best_lag(reference, heard)

@@ -9,7 +9,7 @@ import sys
 
 from ..background import check_background
 from ..devices import list_devices
-from ..errors import SetupError
+from ..errors import SetupError, UsageError
 from ..guide.player import QUIT_FADE_S, Player
 from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
 from ..mix import SessionMix
@@ -18,6 +18,7 @@ from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
 from ..terminal import KeyReader
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option
+from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal, say_pocketsphinx_stands_in
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
@@ -125,7 +126,15 @@ def _say_kept(reflections: ReflectionSteps | None) -> None:
         )
 
 
+def _kept_count(reflections: ReflectionSteps | None) -> int:
+    return sum(1 for r in (reflections.kept if reflections else []) if r.entry_id)
+
+
 def cmd_guide(args: argparse.Namespace) -> int:
+    if args.resume:
+        resume_into(args)
+    elif not args.script:
+        raise UsageError("guide", "name a script or a practice (see: selfkind practices)")
     return play_script(load_script(args.script), args, f"selfkind render {args.script}")
 
 
@@ -141,6 +150,7 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
 
     player = Player(prepare, SESSION_RATE_HZ, device_option(args.output_device), args.delay)
     reflections = _reflections(args, player, script)
+    started_at, heard = now(), HeardClock()
     try:
         player.start()
     except SetupError:
@@ -151,6 +161,8 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
             f"no sound output device could be opened ({err}); to listen later, render the"
             f" session to a file instead: {render_instead}"
         ) from None
+    if getattr(args, "resume_from_s", 0):
+        player.command("seek", round(args.resume_from_s * SESSION_RATE_HZ))
     print(SAFETY_NOTE, flush=True)
     if reflections is not None and not reflections.off_reason:
         print(LISTENING_NOTE, flush=True)
@@ -159,6 +171,7 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
     view = GuideView(player, interactive, reflections)
 
     def tick() -> None:
+        heard.look(player.position_s)
         if reflections is not None:
             reflections.tick()
         view.tick()
@@ -184,6 +197,7 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
         view.end()
         print(f"Stopped after {clock(player.position_s)}. That is completely fine.")
         _say_kept(reflections)
+        remember(args, script, player, heard, started_at, _kept_count(reflections))
         return EXIT_INTERRUPTED
     if reflections is not None:
         reflections.close()
@@ -197,6 +211,7 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
     else:
         print("The session has ended. Thank you for taking this time for yourself.")
     _say_kept(reflections)
+    remember(args, script, player, heard, started_at, _kept_count(reflections))
     if player.status.underruns:
         print(f"(audio fell behind {player.status.underruns} times)", file=sys.stderr)
     return EXIT_OK

@@ -23,6 +23,7 @@ from .common import (
 )
 from .doctor import cmd_completion, cmd_doctor
 from .guide import cmd_devices, cmd_guide
+from .history import cmd_history
 from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
 from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
 from .timer import cmd_timer
@@ -124,9 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     guide.add_argument(
         "script",
+        nargs="?",
         metavar="SCRIPT",
         type=named_option,
         help="script file, or a built-in practice name",
+    )
+    guide.add_argument(
+        "--resume", action="store_true",
+        help="carry on a session stopped part-way in the last day, from the start of the"
+        " section where it stopped",
+    )  # fmt: skip
+    guide.add_argument(
+        "--no-history", action="store_true", help="do not note this session in your history"
     )
     guide.add_argument("--duration", type=duration_option, help="session length, e.g. 10m")
     guide.add_argument(
@@ -177,7 +187,27 @@ def build_parser() -> argparse.ArgumentParser:
     timer.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )
-    timer.set_defaults(run=cmd_timer, voice=None, duration=None, delay=0.0, no_reflect=True)
+    timer.add_argument(
+        "--no-history", action="store_true", help="do not note this sitting in your history"
+    )
+    add_journal_option(timer)
+    timer.set_defaults(
+        run=cmd_timer, voice=None, duration=None, delay=0.0, no_reflect=True, history_kind="timer"
+    )
+
+    history = commands.add_parser(
+        "history",
+        help="the sessions you have practised, by week",
+        description="The guided sessions and timers you have sat, week by week, with the"
+        " minutes you actually heard. Nothing is scored and nothing is counted against you."
+        " 'delete N' removes one session, 'delete --all' every one, from the private journal"
+        " database where they are kept.",
+    )
+    history.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
+    history.add_argument("id", nargs="?", metavar="N", help="the session to delete")
+    history.add_argument("--all", action="store_true", help="delete: every session")
+    add_journal_option(history)
+    history.set_defaults(run=cmd_history)
 
     devices = commands.add_parser(
         "devices",

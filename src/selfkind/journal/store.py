@@ -192,6 +192,13 @@ class Journal:
         except sqlite3.DatabaseError as err:
             raise JournalError(f"the journal {self.path} is unreadable: {err}") from None
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The database within one transaction, its errors said as JournalError: for the
+        journal's other tables (history.py keeps sessions here)."""
+        with self._guard():
+            yield self._db
+
     def add(self, entry: Entry) -> int:
         row = asdict(entry)
         row.pop("id")
