@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 
 from ..errors import JournalError, UsageError
 from ..guide.player import Player
@@ -41,7 +42,7 @@ def remember(
         practice=script.title,
         length_s=timeline.duration_s,
         heard_s=round(heard.heard_s, 1),
-        source=getattr(args, "script", "") or "",
+        source=_source(getattr(args, "script", "") or ""),
         options={"duration_s": args.duration, "voice": args.voice},
         reflections=reflections,
         stopped_at_s=(section.start_s if section else 0.0) if stopped else None,
@@ -58,6 +59,11 @@ def remember(
         print(f"To carry on{where} within a day: selfkind guide --resume")
 
 
+def _source(script: str) -> str:
+    """A script file by its full path, so that it can be resumed from any folder."""
+    return str(Path(script).resolve()) if script and Path(script).is_file() else script
+
+
 def resume_into(args: argparse.Namespace) -> None:
     """Point the guide's options at the session to resume, or say why there is none."""
     with open_journal(args) as store:
@@ -66,7 +72,7 @@ def resume_into(args: argparse.Namespace) -> None:
         raise UsageError(
             "--resume", "nothing to resume: no guided session stopped part-way in the last day"
         )
-    if args.script and args.script != sitting.source:
+    if args.script and _source(args.script) != sitting.source:
         raise UsageError(
             "--resume",
             f"the session to resume is {sitting.practice} ({sitting.source});"
