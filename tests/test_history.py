@@ -34,7 +34,7 @@ The end.
 
 def _sitting(started_at: str, heard_s: float, stopped_at_s: float | None = None) -> Sitting:
     return Sitting(
-        started_at, started_at, "guide", "A Practice", 600.0, heard_s, stopped_at_s=stopped_at_s
+        started_at, started_at, "guide", "A Practice", 1200.0, heard_s, stopped_at_s=stopped_at_s
     )
 
 
@@ -67,6 +67,9 @@ def test_sessions_by_week_and_deleted_from_the_database(
     assert "Week of 16 Nov 2026: 2 sessions, 15 minutes" in out
     assert "Week of 23 Nov 2026: 1 session, 20 minutes" in out
     assert "streak" not in out.lower()
+    code, out, _ = cli(capsys, "journal", "export", "--journal", str(path))
+    assert "# Sessions" in out and "## Week of 23 November 2026: 20 minutes" in out
+    assert "- Mon 23 Nov 07:30 · A Practice: 20 of 20 min" in out
     assert cli(capsys, "history", "delete", "2", "--journal", str(path))[0] == 0
     code, _, err = cli(capsys, "history", "delete", "2", "--journal", str(path))
     assert code == 2 and "no session '2'" in err

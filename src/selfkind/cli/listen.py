@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from ..journal.export import export_json, export_markdown, write_private
+    from ..journal.history import History, sessions_markdown
 
     with open_journal(args) as store:
         if args.action in ("write", "edit"):
@@ -99,7 +100,10 @@ def cmd_journal(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
         elif args.action == "export":
             entries = store.entries()
-            text = export_json(entries) if args.format == "json" else export_markdown(entries)
+            if args.format == "json":
+                text = export_json(entries)
+            else:
+                text = export_markdown(entries) + sessions_markdown(History(store).sittings())
             if args.output and args.output != "-":
                 write_private(Path(args.output), text)
                 print(args.output)

@@ -135,3 +135,21 @@ def by_week(sittings: list[Sitting]) -> list[Week]:
         day = dt.datetime.fromisoformat(sitting.started_at).date()
         weeks.setdefault(day - dt.timedelta(days=day.weekday()), []).append(sitting)
     return [Week(monday, tuple(items)) for monday, items in sorted(weeks.items())]
+
+
+def sessions_markdown(sittings: list[Sitting]) -> str:
+    """The history as a part of the Markdown export: one line per session, by week."""
+    if not sittings:
+        return ""
+    lines = ["", "# Sessions", ""]
+    for week in by_week(sittings):
+        lines += [f"## Week of {week.monday:%d %B %Y}: {week.minutes:.0f} minutes", ""]
+        for s in week.sittings:
+            when = dt.datetime.fromisoformat(s.started_at)
+            heard, length = round(s.heard_s / 60, 1), round(s.length_s / 60, 1)
+            kept = f"; {s.reflections} reflections kept" if s.reflections else ""
+            lines.append(
+                f"- {when:%a %d %b %H:%M} · {s.practice}: {heard:g} of {length:g} min{kept}"
+            )
+        lines.append("")
+    return "\n".join(lines)
