@@ -102,6 +102,7 @@ def _guide_until(args: list[str], wanted: str, then_s: float) -> tuple[int, str,
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(wanted in line for line in lines):
         lines.append(process.stdout.readline())
+    assert any(wanted in line for line in lines), lines
     time.sleep(then_s)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=15)
@@ -119,27 +120,28 @@ def test_a_stopped_session_is_kept_with_the_time_heard_and_resumed(
     started = time.monotonic()
     code, out, err = _guide_until([str(script), "--delay", "0", *journal], "The second part.", 2)
     played_s = time.monotonic() - started
-    assert code == 130, err
+    assert code == 130, (out, err)
     assert 'To carry on from "Two" within a day: selfkind guide --resume' in out
     with Journal(tmp_path / "journal.sqlite3") as store:
         [stopped] = History(store).sittings()
-    assert stopped.stopped_in == "Two" and stopped.stopped_at_s == pytest.approx(two.start_s)
+    assert stopped.stopped_in == "Two", stopped
+    assert stopped.stopped_at_s == pytest.approx(two.start_s), stopped
     assert stopped.length_s == pytest.approx(timeline.duration_s)
     # What was heard: from the first word to the stop, never more than the time it ran.
-    assert two.start_s + 1 < stopped.heard_s < played_s
+    assert two.start_s + 1 < stopped.heard_s < played_s, (stopped, played_s)
 
     process = subprocess.run(
         [sys.executable, "-m", "selfkind", "guide", "--resume", "--delay", "0", *journal],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert process.returncode == 0, process.stderr
+    assert process.returncode == 0, (process.stdout, process.stderr)
     assert 'Carrying on with History Test at "Two"' in process.stdout
     assert "The second part." in process.stdout and "The first part." not in process.stdout
     assert "session has ended" in process.stdout
     with Journal(tmp_path / "journal.sqlite3") as store:
         first, resumed = History(store).sittings()
-    assert resumed.stopped_at_s is None
-    assert resumed.heard_s == pytest.approx(timeline.duration_s - two.start_s, abs=1.0)
+    assert resumed.stopped_at_s is None, resumed
+    assert resumed.heard_s == pytest.approx(timeline.duration_s - two.start_s, abs=1.0), resumed
     code = subprocess.run(
         [sys.executable, "-m", "selfkind", "guide", "--resume", *journal],
         capture_output=True, text=True, timeout=60,
