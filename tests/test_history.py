@@ -26,7 +26,7 @@ The first part.
 [pause 3s]
 # Two
 The second part.
-[pause 6s]
+[pause 4s]
 # Three
 The end.
 """
