@@ -80,12 +80,14 @@ def test_intervals_that_do_not_divide_the_second_stay_exact() -> None:
         (["10m", "--interval", "10m"], "--interval: the interval must be shorter"),
         (["10m", "--bells", "start,middle"], "--bells: unknown bell 'middle'"),
         (["10m", "--background", "rain.ogg"], "--background: no audio file 'rain.ogg'"),
+        (["10m", "--format", "ogg"], "--format: a format is for rendering: add -o FILE"),
     ],
 )
 def test_a_timer_that_cannot_be_made_is_one_line_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, err = cli(capsys, "timer", *args, "-o", str(tmp_path / "t.wav"))
+    output = [] if "--format" in args else ["-o", str(tmp_path / "t.wav")]
+    code, out, err = cli(capsys, "timer", *args, *output)
     assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
 

@@ -28,6 +28,8 @@ def timer_options(args: argparse.Namespace) -> TimerOptions:
 
 
 def cmd_timer(args: argparse.Namespace) -> int:
+    if args.format and not args.output:
+        raise UsageError("--format", "a format is for rendering: add -o FILE")
     options = timer_options(args)
     script = timer_script(options, SESSION_RATE_HZ)
     bells = planned_bells(options, SESSION_RATE_HZ)
