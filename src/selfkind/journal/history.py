@@ -147,7 +147,8 @@ def sessions_markdown(sittings: list[Sitting]) -> str:
         for s in week.sittings:
             when = dt.datetime.fromisoformat(s.started_at)
             heard, length = round(s.heard_s / 60, 1), round(s.length_s / 60, 1)
-            kept = f"; {s.reflections} reflections kept" if s.reflections else ""
+            plural = "s" if s.reflections != 1 else ""
+            kept = f"; {s.reflections} reflection{plural} kept" if s.reflections else ""
             lines.append(
                 f"- {when:%a %d %b %H:%M} · {s.practice}: {heard:g} of {length:g} min{kept}"
             )
