@@ -70,10 +70,13 @@ def test_sessions_by_week_and_deleted_from_the_database(
     code, out, _ = cli(capsys, "journal", "export", "--journal", str(path))
     assert "# Sessions" in out and "## Week of 23 November 2026: 20 minutes" in out
     assert "- Mon 23 Nov 07:30 · A Practice: 20 of 20 min" in out
-    assert cli(capsys, "history", "delete", "2", "--journal", str(path))[0] == 0
     code, _, err = cli(capsys, "history", "delete", "2", "--journal", str(path))
+    assert code == 2 and "add --yes" in err  # no terminal to ask on: nothing deleted
+    assert cli(capsys, "history", "delete", "2", "--yes", "--journal", str(path))[0] == 0
+    code, _, err = cli(capsys, "history", "delete", "2", "--yes", "--journal", str(path))
     assert code == 2 and "no session '2'" in err
-    assert cli(capsys, "history", "delete", "--all", "--journal", str(path))[0] == 0
+    code, out, _ = cli(capsys, "history", "delete", "--all", "-y", "--journal", str(path))
+    assert code == 0 and "Deleted 2 sessions" in out
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
     raw.close()

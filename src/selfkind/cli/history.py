@@ -88,20 +88,39 @@ def resume_into(args: argparse.Namespace) -> None:
     print(f"Carrying on with {sitting.practice}{where} ({clock(args.resume_from_s)}).")
 
 
+def _confirm(what: str) -> bool:
+    """Ask before deleting, on a terminal, as journal delete does; without one, --yes."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "history delete",
+            f"deleting {what} cannot be undone and there is no terminal to ask on;"
+            " to delete anyway, add --yes",
+        )
+    try:
+        answer = input(f"Delete {what} from your history for good? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     with open_journal(args) as store:
         history = History(store)
         if args.action == "delete":
             if args.all == bool(args.id):
                 raise UsageError("history delete", "give one session number, or --all")
-            if args.all:
-                print(f"Deleted {history.delete(None)} sessions from your history.")
-                return EXIT_OK
-            if not args.id.isdigit() or not history.delete(int(args.id)):
+            what = "every session" if args.all else f"session {args.id}"
+            if not args.all and not (
+                args.id.isdigit() and any(s.id == int(args.id) for s in history.sittings())
+            ):
                 raise UsageError(
                     "history delete", f"no session '{args.id}' (see: selfkind history)"
                 )
-            print(f"Deleted session {args.id} from your history.")
+            if not args.yes and not _confirm(what):
+                print("Nothing was deleted.")
+                return EXIT_OK
+            count = history.delete(None if args.all else int(args.id))
+            print(f"Deleted {count} {'session' if count == 1 else 'sessions'} from your history.")
             return EXIT_OK
         weeks = by_week(history.sittings())
     if not weeks:

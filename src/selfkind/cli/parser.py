@@ -203,9 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
         " 'delete N' removes one session, 'delete --all' every one, from the private journal"
         " database where they are kept.",
     )
-    history.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
+    history.add_argument(
+        "action", nargs="?", choices=("list", "delete"), default="list",
+        help="what to do (default: list them by week)",
+    )  # fmt: skip
     history.add_argument("id", nargs="?", metavar="N", help="the session to delete")
     history.add_argument("--all", action="store_true", help="delete: every session")
+    history.add_argument(
+        "-y", "--yes", action="store_true",
+        help="delete: do not ask first (needed without a terminal)",
+    )  # fmt: skip
     add_journal_option(history)
     history.set_defaults(run=cmd_history)
 
