@@ -7,8 +7,13 @@ generated scripts, each measurement in a fresh process so its peak RSS is its ow
 
     .venv/bin/python scripts/bench.py            # 5 min, 20 min and 2 h sessions
     .venv/bin/python scripts/bench.py --quick    # 2 and 5 min only
+    .venv/bin/python scripts/bench.py --only profile --runs 5   # 20 min cold, per stage
 
 Prints a table: x real time (session length / wall time), peak RSS, and ratios.
+The profile runs the simple way as the peer in the same run (alternating with selfkind,
+so both see the same load on a shared machine) and splits selfkind's cold render into
+stages, with the wall and CPU seconds of each (CPU counts every thread of the process, so
+a busy-waiting thread pool shows up where it spins; ffmpeg's CPU is its own row).
 """
 
 from __future__ import annotations
@@ -156,6 +161,125 @@ def simple_many(folder: str, out_dir: str, fmt: str) -> float:
     return total_s
 
 
+STAGES = (
+    ("synthesis and clip preparation", "selfkind.render", "synthesize_script"),
+    ("ambience", "selfkind.render", "open_background"),
+    ("mixing", "selfkind.mix", "SessionMix.render"),
+    ("limiter", "selfkind.master", "Master.process"),
+    ("meter", "selfkind.loudness", "LoudnessMeter.add"),
+    ("handing blocks to ffmpeg", "selfkind.encode", "Encoder.write"),
+    ("waiting on ffmpeg", "selfkind.encode", "Encoder.close"),
+)
+
+
+def profiled_render(script_path: str, out_path: str, fmt: str, jobs: int) -> dict:
+    """A cold render with every stage of STAGES timed: wall and CPU seconds (all threads)."""
+    import importlib
+    import resource
+
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    import selfkind.render
+
+    totals = {"start-up and imports": [time.perf_counter() - started_wall,
+                                       time.process_time() - started_cpu]}  # fmt: skip
+    depth = [0]
+
+    def timed(label: str, function):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if depth[0]:
+                return function(*args, **kwargs)
+            depth[0] += 1
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                entry = totals.setdefault(label, [0.0, 0.0])
+                entry[0] += time.perf_counter() - wall
+                entry[1] += time.process_time() - cpu
+
+        return wrapper
+
+    for label, module_name, name in STAGES:
+        owner = importlib.import_module(module_name)
+        *outer, attribute = name.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        setattr(owner, attribute, timed(label, getattr(owner, attribute)))
+    rendered = selfkind.render.render_file(script_path, Path(out_path), fmt, jobs=jobs)
+    wall_s = time.perf_counter() - started_wall
+    cpu_s = time.process_time() - started_cpu
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    accounted_wall = sum(v[0] for v in totals.values())
+    accounted_cpu = sum(v[1] for v in totals.values())
+    totals["other"] = [wall_s - accounted_wall, cpu_s - accounted_cpu]
+    totals["ffmpeg and synthesis workers (child CPU)"] = [
+        0.0,
+        children.ru_utime + children.ru_stime,
+    ]
+    return {
+        "wall_s": wall_s,
+        "length_s": rendered.duration_s,
+        "loudness_lufs": rendered.loudness_lufs,
+        "cpu_s": cpu_s,
+        "stages": totals,
+    }
+
+
+def measure_peer(script: Path, out: Path, fmt: str, home: Path, timeout_s: float = 120.0,
+                 tries: int = 3) -> dict:  # fmt: skip
+    """The simple way, retried: its pyttsx3 loop hangs in about one launch in five."""
+    for attempt in range(tries):
+        try:
+            return measure("simple", script, out, fmt, home, timeout_s=timeout_s)
+        except subprocess.TimeoutExpired:
+            print(f"(the simple way hung, try {attempt + 1} of {tries})", file=sys.stderr)
+    raise SystemExit(f"the simple way hung {tries} times on {script.name}")
+
+
+def bench_profile(work: Path, minutes: float, runs: int, jobs: int) -> None:
+    """Cold renders beside the simple way, alternating; medians and ranges per stage."""
+    import statistics
+
+    script = work / f"profile-{minutes:g}.md"
+    script.write_text(make_script(minutes))
+    print(f"load average before: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    ours, peers = [], []
+    for run in range(runs):
+        home = work / f"home-profile-{run}"
+        ours.append(measure("profile", script, work / f"profile-{run}.mp3", "mp3", home, jobs=jobs))
+        peers.append(measure_peer(script, work / f"peer-{run}.mp3", "mp3", work / "home-peer"))
+        print(json.dumps({"selfkind": ours[-1], "peer": peers[-1]}), file=sys.stderr)
+    print(f"load average after: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+
+    def spread(values: list[float], digits: int = 2) -> str:
+        return (
+            f"{statistics.median(values):.{digits}f}"
+            f" ({min(values):.{digits}f}-{max(values):.{digits}f})"
+        )
+
+    ours_x = [r["length_s"] / r["wall_s"] for r in ours]
+    peer_x = [r["length_s"] / r["wall_s"] for r in peers]
+    ratio = [a / b for a, b in zip(ours_x, peer_x, strict=True)]
+    length_s = ours[0]["length_s"]
+    print(f"\n{minutes:g}-minute session ({length_s:.0f} s), MP3, cold cache, jobs={jobs};"
+          f" median (range) of {runs}")  # fmt: skip
+    print("| renderer | wall | x real time | CPU s (process) | peak RSS |")
+    print("|---|---|---|---|---|")
+    print(f"| simple pydub way | {spread([r['wall_s'] for r in peers])} s"
+          f" | {spread(peer_x, 0)}x | - | {spread([r['rss_mb'] for r in peers], 0)} MB |")  # fmt: skip
+    print(f"| selfkind | {spread([r['wall_s'] for r in ours])} s | {spread(ours_x, 0)}x"
+          f" | {spread([r['cpu_s'] for r in ours])} | {spread([r['rss_mb'] for r in ours], 0)} MB |")  # fmt: skip
+    print(f"\nselfkind / simple way, same run: {spread(ratio)}x;"
+          f" loudness {spread([r['loudness_lufs'] for r in ours])} LUFS")  # fmt: skip
+    print("\n| stage | wall s | CPU s |")
+    print("|---|---|---|")
+    for label in ours[0]["stages"]:
+        walls = [r["stages"].get(label, [0.0, 0.0])[0] for r in ours]
+        cpus = [r["stages"].get(label, [0.0, 0.0])[1] for r in ours]
+        print(f"| {label} | {spread(walls)} | {spread(cpus)} |")
+
+
 def _child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.mode == "voice":
@@ -163,6 +287,9 @@ def _child(args: argparse.Namespace) -> None:
         return
     if args.mode == "transcribe":
         print(json.dumps(transcribe_speed(args.script, args.out, Path(args.format))))
+        return
+    if args.mode == "profile":
+        print(json.dumps(profiled_render(args.script, args.out, args.format, args.jobs)))
         return
     if args.mode == "batch":
         length_s = batch_run(args.script, args.out, args.format, args.jobs)
@@ -186,6 +313,7 @@ def measure(
     home: Path,
     jobs: int = 2,
     one_core: bool = False,
+    timeout_s: float | None = None,
 ) -> dict:
     """Run one measurement in a new process; adds its peak RSS (MB) from wait4, which for a
     batch is the largest of the process and the workers it waited for."""
@@ -196,8 +324,15 @@ def measure(
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     assert process.stdout is not None
+    if timeout_s is not None:
+        timer = threading.Timer(timeout_s, process.kill)
+        timer.start()
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
+    if timeout_s is not None:
+        timer.cancel()
+        if os.WIFSIGNALED(status):
+            raise subprocess.TimeoutExpired(command, timeout_s)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{mode} failed on {script.name}")
@@ -212,9 +347,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short sessions only")
     parser.add_argument(
         "--only",
-        choices=("sessions", "voices", "batch", "guide", "capture"),
+        choices=("sessions", "voices", "batch", "guide", "capture", "profile"),
         help="run one part of the benchmark",
     )
+    parser.add_argument("--runs", type=int, default=5, help="profile: runs of each renderer")
+    parser.add_argument("--minutes", type=float, default=20, help="profile: session length")
+    parser.add_argument("--jobs", type=int, default=2, help="profile: synthesis processes")
     parser.add_argument("--child", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -236,6 +374,8 @@ def main() -> None:
         bench_guide(work)
     if args.only in (None, "capture"):
         bench_capture(work)
+    if args.only == "profile":
+        bench_profile(work, args.minutes, args.runs, args.jobs)
 
 
 def bench_voices(work: Path) -> None:
@@ -382,10 +522,10 @@ def bench_sessions(work: Path, quick: bool) -> None:
         )
         row["ffmpeg_mp3_s"] = encode["encode_s"]
         if minutes <= 30:
-            simple = measure("simple", script, work / f"simple-{minutes}.mp3", "mp3", home)
+            simple = measure_peer(script, work / f"simple-{minutes}.mp3", "mp3", home)
             row["simple_mp3_x"] = simple["length_s"] / simple["wall_s"]
             row["simple_rss_mb"] = simple["rss_mb"]
-            simple_wav = measure("simple", script, work / f"simple-{minutes}.wav", "wav", home)
+            simple_wav = measure_peer(script, work / f"simple-{minutes}.wav", "wav", home)
             row["simple_wav_x"] = simple_wav["length_s"] / simple_wav["wall_s"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
