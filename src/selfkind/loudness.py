@@ -90,7 +90,9 @@ class LoudnessMeter:
             steps = pending[: n_steps * self._step_frames].reshape(n_steps, self._step_frames)
             spectra = np.fft.rfft(steps, axis=1)
             power = spectra.real**2 + spectra.imag**2
-            self._step_energy.extend((power @ self._bin_weights).tolist())
+            # Not ``@``: a BLAS call wakes a thread pool that spins on the other core.
+            energy = np.einsum("sb,b->s", power, self._bin_weights)
+            self._step_energy.extend(energy.tolist())
         self._partial = pending[n_steps * self._step_frames :]
 
     def block_powers(self) -> np.ndarray:

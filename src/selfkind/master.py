@@ -53,7 +53,9 @@ def true_peak(samples: np.ndarray, frames: np.ndarray | None = None) -> np.ndarr
     signal = np.asarray(samples, dtype=np.float64)
     where = np.arange(signal.size) if frames is None else frames
     neighbours = np.clip(where[:, None] - _OFFSETS[None, :], 0, signal.size - 1)
-    interpolated = signal[neighbours] @ _PHASE_TAPS.T
+    # einsum rather than a matrix product: ``@`` wakes OpenBLAS's thread pool, whose
+    # threads then busy-wait on the other core that ffmpeg or another worker needs.
+    interpolated = np.einsum("nk,pk->np", signal[neighbours], _PHASE_TAPS)
     return np.maximum(np.abs(interpolated).max(axis=1), np.abs(signal[where]))
 
 
