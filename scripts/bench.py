@@ -266,10 +266,13 @@ def bench_profile(work: Path, minutes: float, runs: int, jobs: int) -> None:
           f" median (range) of {runs}")  # fmt: skip
     print("| renderer | wall | x real time | CPU s (process) | peak RSS |")
     print("|---|---|---|---|---|")
-    print(f"| simple pydub way | {spread([r['wall_s'] for r in peers])} s"
-          f" | {spread(peer_x, 0)}x | - | {spread([r['rss_mb'] for r in peers], 0)} MB |")  # fmt: skip
-    print(f"| selfkind | {spread([r['wall_s'] for r in ours])} s | {spread(ours_x, 0)}x"
-          f" | {spread([r['cpu_s'] for r in ours])} | {spread([r['rss_mb'] for r in ours], 0)} MB |")  # fmt: skip
+    for label, runs_of, speeds, cpu in (
+        ("simple pydub way", peers, peer_x, "-"),
+        ("selfkind", ours, ours_x, spread([r["cpu_s"] for r in ours])),
+    ):
+        walls = spread([r["wall_s"] for r in runs_of])
+        rss = spread([r["rss_mb"] for r in runs_of], 0)
+        print(f"| {label} | {walls} s | {spread(speeds, 0)}x | {cpu} | {rss} MB |")
     print(f"\nselfkind / simple way, same run: {spread(ratio)}x;"
           f" loudness {spread([r['loudness_lufs'] for r in ours])} LUFS")  # fmt: skip
     print("\n| stage | wall s | CPU s |")
