@@ -17,9 +17,8 @@ import numpy as np
 
 from . import ffmpeg
 from .errors import SelfkindError, UsageError
+from .formats import FORMATS, LOSSY_FORMATS  # noqa: F401 - LOSSY_FORMATS is read from here
 
-FORMATS = ("wav", "flac", "mp3", "ogg")
-LOSSY_FORMATS = ("mp3", "ogg")
 _CODEC_ARGS = {
     "wav": ["-c:a", "pcm_s16le", "-f", "wav"],
     "flac": ["-c:a", "flac", "-f", "flac"],

@@ -28,6 +28,7 @@ from .loudness import LoudnessMeter
 from .master import Master
 from .mix import MixSettings, SessionMix
 from .practices import practice_names, practice_text
+from .progress import Progress
 from .script import MAX_SCRIPT_BYTES, Script, parse_script, read_script_text
 from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
 from .timeline import Timeline, compile_timeline, length_range_s, utterances
@@ -35,25 +36,6 @@ from .voices import VoiceProfile, load_voice, voice_names
 
 DEFAULT_BACKGROUND_LEVEL_DB = -28.0
 """Ambience this far under the voice unless the script says otherwise: quiet, as listeners ask."""
-
-
-class Progress:
-    """Where long work reports how far it is; the default reports nowhere."""
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-    def start(self, label: str, total: int) -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        pass
-
-    def describe(self, text: str) -> None:
-        """Say what is being worked on now (e.g. the file)."""
 
 
 @dataclass

@@ -8,15 +8,23 @@ Exit codes: 0 done; 1 something is missing on the machine or failed outside the 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import InputError, SelfkindError
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text, printable
 from .parser import build_parser
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "command_function", "main", "run"]
+
+
+def command_function(name: str) -> Callable[..., int]:
+    """The function a command runs, from its ``"module:function"`` name in this package,
+    importing the module now (see parser.py: the parser itself imports no command)."""
+    module_name, function_name = name.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module_name}"), function_name)
 
 
 OVERVIEW = """\
@@ -64,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(overview())
         return EXIT_OK
     try:
-        return args.run(args)
+        return command_function(args.run)(args)
     except InputError as err:
         print(error_text(err), file=sys.stderr)
         return EXIT_BAD_INPUT

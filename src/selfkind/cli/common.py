@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import ScriptErrors
-from ..listen.vad import END_SILENCE_S
-from ..render import Progress
+from ..listen import END_SILENCE_S
+from ..progress import Progress
 from ..units import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130

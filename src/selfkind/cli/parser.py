@@ -1,4 +1,9 @@
-"""The command line's shape: every command, its options and their help."""
+"""The command line's shape: every command, its options and their help.
+
+Each command names the function that runs it as ``"module:function"`` in this package, and
+:func:`selfkind.cli.command_function` imports that module only when the command runs: so
+``--help``, a typo or ``check`` never load the renderer, the recognizers or PortAudio.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,7 @@ import sys
 from typing import NoReturn
 
 from .. import __version__
-from ..encode import FORMATS
-from ..listen.vad import END_SILENCE_S  # noqa: F401
+from ..formats import FORMATS
 from .common import (
     add_jobs,
     add_journal_option,
@@ -21,12 +25,6 @@ from .common import (
     printable,
     seconds_option,
 )
-from .doctor import cmd_completion, cmd_doctor
-from .guide import cmd_devices, cmd_guide
-from .history import cmd_history
-from .listen import cmd_journal, cmd_models, cmd_reflect, cmd_transcribe
-from .render import cmd_batch, cmd_check, cmd_practices, cmd_render, cmd_voices
-from .timer import cmd_timer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
     )
     add_jobs(render, "speech synthesis processes")
-    render.set_defaults(run=cmd_render)
+    render.set_defaults(run="render:cmd_render")
 
     batch_parser = commands.add_parser(
         "batch",
@@ -112,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_jobs(batch_parser, "worker processes")
     batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
-    batch_parser.set_defaults(run=cmd_batch)
+    batch_parser.set_defaults(run="render:cmd_batch")
 
     guide = commands.add_parser(
         "guide",
@@ -153,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--delay", type=seconds_option, default=5.0,
         help="a soft bell and a quiet moment before the first word (default 5s; 0 for none)",
     )  # fmt: skip
-    guide.set_defaults(run=cmd_guide)
+    guide.set_defaults(run="guide:cmd_guide")
 
     timer = commands.add_parser(
         "timer",
@@ -192,7 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_journal_option(timer)
     timer.set_defaults(
-        run=cmd_timer, voice=None, duration=None, delay=0.0, no_reflect=True, history_kind="timer"
+        run="timer:cmd_timer",
+        voice=None,
+        duration=None,
+        delay=0.0,
+        no_reflect=True,
+        history_kind="timer",
     )
 
     history = commands.add_parser(
@@ -214,14 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete: do not ask first (needed without a terminal)",
     )  # fmt: skip
     add_journal_option(history)
-    history.set_defaults(run=cmd_history)
+    history.set_defaults(run="history:cmd_history")
 
     devices = commands.add_parser(
         "devices",
         help="list sound devices",
         description="List the input and output devices as PortAudio sees them.",
     )
-    devices.set_defaults(run=cmd_devices)
+    devices.set_defaults(run="guide:cmd_devices")
 
     journal = commands.add_parser(
         "journal",
@@ -255,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete: do not ask first (needed without a terminal)",
     )
-    journal.set_defaults(run=cmd_journal)
+    journal.set_defaults(run="listen:cmd_journal")
 
     reflect = commands.add_parser(
         "reflect",
@@ -272,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max", type=duration_option, dest="duration", help=argparse.SUPPRESS
     )
     add_listening_options(reflect)
-    reflect.set_defaults(run=cmd_reflect)
+    reflect.set_defaults(run="listen:cmd_reflect")
 
     transcribe = commands.add_parser(
         "transcribe",
@@ -286,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("--json", action="store_true", help="text and word times as JSON")
     add_recognizer_options(transcribe)
-    transcribe.set_defaults(run=cmd_transcribe)
+    transcribe.set_defaults(run="listen:cmd_transcribe")
 
     models_parser = commands.add_parser(
         "models",
@@ -303,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         "source", nargs="?", metavar="SOURCE|NAME", help="model zip, folder or URL; or a name"
     )
     models_parser.add_argument("--sha256", help="expected SHA-256 of the zip")
-    models_parser.set_defaults(run=cmd_models)
+    models_parser.set_defaults(run="listen:cmd_models")
 
     check = commands.add_parser(
         "check",
@@ -317,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=named_option,
         help="script files, or built-in practice names",
     )
-    check.set_defaults(run=cmd_check)
+    check.set_defaults(run="render:cmd_check")
 
     practices = commands.add_parser(
         "practices",
@@ -339,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fits", type=duration_option, metavar="LENGTH",
         help="only practices that can last about this long, e.g. 10m",
     )  # fmt: skip
-    practices.set_defaults(run=cmd_practices)
+    practices.set_defaults(run="render:cmd_practices")
 
     voices = commands.add_parser(
         "voices",
@@ -355,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     voices.add_argument("name", nargs="?", metavar="NAME", help="voice to preview")
     voices.add_argument("text", nargs="?", metavar="TEXT", help="what the preview says")
     voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
-    voices.set_defaults(run=cmd_voices)
+    voices.set_defaults(run="render:cmd_voices")
 
     doctor = commands.add_parser(
         "doctor",
@@ -363,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the speech engines, ffmpeg, speech-recognition models, sound"
         " devices, the data folder and free disk. Exit 1 if something required is missing.",
     )
-    doctor.set_defaults(run=cmd_doctor)
+    doctor.set_defaults(run="doctor:cmd_doctor")
 
     completion = commands.add_parser(
         "completion",
@@ -373,5 +376,5 @@ def build_parser() -> argparse.ArgumentParser:
         ' ~/.zshrc: eval "$(selfkind completion zsh)").',
     )
     completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
-    completion.set_defaults(run=cmd_completion)
+    completion.set_defaults(run="doctor:cmd_completion")
     return parser

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import END_SILENCE_S
 from .recognizers import RATE_HZ
-
-END_SILENCE_S = 3.0
-"""After speech, this much quiet means the speaker has finished."""
-
 
 MIN_SPEECH_S = 0.3
 """Speech shorter than this (a cough, a click) does not count as having started to speak."""
