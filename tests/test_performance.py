@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from selfkind.cli import build_parser, command_function
+from selfkind.dsp import running_min_coarse
 from selfkind.loudness import LoudnessMeter
 from selfkind.master import Limiter, true_peak
 
@@ -73,3 +74,38 @@ def test_every_command_names_a_function_that_exists() -> None:
         run = subparser.get_default("run")
         assert isinstance(run, str), name
         assert callable(command_function(run)), name
+
+
+class _DenseLimiter(Limiter):
+    """The limiter with its gain computed over every frame of each buffer, as it was
+    before it went sparse: the reference the sparse one must match."""
+
+    def _limit(self, signal: np.ndarray, ready: int) -> np.ndarray:
+        start = self._history
+        loud = np.abs(signal) > self.ceiling * 10 ** (-4 / 20)
+        near = np.flatnonzero(np.convolve(loud, np.ones(7, bool), mode="same"))
+        peaks = true_peak(signal, near)
+        wanted = np.ones(signal.size)
+        wanted[near[peaks > self.ceiling]] = self.ceiling / peaks[peaks > self.ceiling]
+        a, h = self.lookahead, self.hold
+        held = running_min_coarse(wanted, before=h, after=a)
+        csum = np.concatenate([[0.0], np.cumsum(held)])
+        idx = np.arange(start, start + ready)
+        gain = (csum[idx + 1] - csum[idx + 1 - a]) / a
+        return (signal[start : start + ready] * gain).astype(np.float32)
+
+
+def test_the_sparse_limiter_gives_the_dense_limiters_output() -> None:
+    rng = np.random.default_rng(7)
+    for case in range(12):
+        samples = (rng.standard_normal(int(rng.integers(2000, 40000))) * 0.3).astype(np.float32)
+        spikes = rng.integers(0, samples.size, int(rng.integers(1, 30)))
+        samples[spikes] = rng.uniform(-2.0, 2.0, spikes.size)
+        lookahead_s = 0.003 if case % 2 else 0.008
+        blocks = np.array_split(samples, int(rng.integers(1, 9)))
+        limiter, dense = Limiter(22050, -1.5, lookahead_s), _DenseLimiter(22050, -1.5, lookahead_s)
+        got = np.concatenate([*(limiter.process(b) for b in blocks), limiter.flush()])
+        expected = np.concatenate([*(dense.process(b) for b in blocks), dense.flush()])
+        assert got.shape == expected.shape == samples.shape
+        assert np.abs(got - expected).max() < 1e-7, case
+        assert limiter.peak_gain_reduction_db > 0.5, "the case never limited"

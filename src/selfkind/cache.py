@@ -28,7 +28,7 @@ CLIP_CACHE_BYTES = 1 << 30
 RECENT_S = 3600.0
 """An entry used this recently is never evicted: a render running beside may still read it."""
 
-PREPARATION_VERSION = 11
+PREPARATION_VERSION = 12
 """Raise when clip preparation (text normalization included) changes, so old entries are
 not reused."""
 

@@ -23,6 +23,8 @@ _CONTEXT = 24
 """Input frames either side that the oversampling filter needs to see."""
 _SPREAD = 3
 """Frames either side of a loud sample whose inter-sample peaks are examined."""
+_STEP = 8
+"""Chunk of the limiter's coarse minimum filter (see dsp.running_min_coarse)."""
 _SAFE_SAMPLE_PEAK = 10 ** (-4 / 20)
 """Between samples a peak rises at most a few dB over the samples around it; frames further
 than this under the ceiling cannot reach it, so only frames near louder ones are examined."""
@@ -57,6 +59,14 @@ def true_peak(samples: np.ndarray, frames: np.ndarray | None = None) -> np.ndarr
     # threads then busy-wait on the other core that ffmpeg or another worker needs.
     interpolated = np.einsum("nk,pk->np", signal[neighbours], _PHASE_TAPS)
     return np.maximum(np.abs(interpolated).max(axis=1), np.abs(signal[where]))
+
+
+def _widened(marked: np.ndarray, reach: int) -> np.ndarray:
+    """Indices within ``reach`` of a True in ``marked`` (a dilation, in whole-array steps)."""
+    counts = np.concatenate([np.zeros(reach + 1, np.int64), np.cumsum(marked)])
+    counts = np.concatenate([counts, np.full(reach, counts[-1])])
+    # marked[i - reach : i + reach + 1] holds a True where the running count rises over it.
+    return np.flatnonzero(counts[2 * reach + 1 :] > counts[: marked.size])
 
 
 class Limiter:
@@ -105,31 +115,49 @@ class Limiter:
         return tail[:keep]
 
     def _limit(self, signal: np.ndarray, ready: int) -> np.ndarray:
-        """Limit frames signal[history : history + ready] using the context around them."""
+        """Limit frames signal[history : history + ready] using the context around them.
+
+        Sparse: the gain differs from 1 only within a hold and a look-ahead of a frame over
+        the ceiling, so it is computed only on the stretches of whole _STEP-frame chunks
+        around such frames, joined end to end. Each stretch keeps a margin of untouched
+        chunks at either side, wider than the filters reach, so the join changes nothing:
+        the result equals the gain computed over the whole buffer (within rounding, ~1e-12).
+        """
         start = self._history
-        unchanged = signal[start : start + ready].astype(np.float32)
+        out = signal[start : start + ready].astype(np.float32)
         loud = np.abs(signal) > self.ceiling * _SAFE_SAMPLE_PEAK
         if not loud.any():
-            return unchanged
-        near = np.flatnonzero(np.convolve(loud, np.ones(2 * _SPREAD + 1, bool), mode="same"))
-        over = true_peak(signal, near) > self.ceiling
-        if not over.any():
-            return unchanged
-        wanted = np.ones(signal.size)
-        wanted[near[over]] = self.ceiling / true_peak(signal, near[over])
-        # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
+            return out
+        near = _widened(loud, _SPREAD)
+        peaks = true_peak(signal, near)
+        is_over = peaks > self.ceiling
+        if not is_over.any():
+            return out
+        over, wanted_over = near[is_over], self.ceiling / peaks[is_over]
         a, h = self.lookahead, self.hold
-        held = running_min_coarse(wanted, before=h, after=a)
+        # Chunks within `margin` chunks of one holding an over frame, as whole chunks.
+        margin = -(-(a + h) // _STEP) + 4
+        has_over = np.zeros(-(-signal.size // _STEP), dtype=bool)
+        has_over[over // _STEP] = True
+        chunks = _widened(has_over, margin)
+        frames = (chunks[:, None] * _STEP + np.arange(_STEP)[None, :]).ravel()
+        frames = frames[frames < signal.size]
+        wanted = np.ones(frames.size)
+        wanted[np.searchsorted(frames, over)] = wanted_over
+        # Lowest gain needed from `hold` frames back to `lookahead` frames ahead...
+        held = running_min_coarse(wanted, before=h, after=a, step=_STEP)
         # ...then averaged over the last `lookahead` frames: ramps that reach the needed gain
-        # by the time the peak arrives.
-        csum = np.concatenate([[0.0], np.cumsum(held)])
-        idx = np.arange(start, start + ready)
-        gain = (csum[idx + 1] - csum[idx + 1 - a]) / a
+        # by the time the peak arrives. `a` leading ones stand for the untouched frames.
+        csum = np.concatenate([np.zeros(1), np.cumsum(np.concatenate([np.ones(a), held]))])
+        inside = np.flatnonzero((frames >= start) & (frames < start + ready))
+        gain = (csum[inside + a + 1] - csum[inside + 1]) / a
         if gain.size:
             self.peak_gain_reduction_db = max(
                 self.peak_gain_reduction_db, float(-20 * np.log10(gain.min()))
             )
-        return (signal[start : start + ready] * gain).astype(np.float32)
+            at = frames[inside]
+            out[at - start] = (signal[at] * gain).astype(np.float32)
+        return out
 
 
 class Master:
