@@ -63,6 +63,10 @@ def true_peak(samples: np.ndarray, frames: np.ndarray | None = None) -> np.ndarr
 
 def _widened(marked: np.ndarray, reach: int) -> np.ndarray:
     """Indices within ``reach`` of a True in ``marked`` (a dilation, in whole-array steps)."""
+    marks = np.flatnonzero(marked)
+    if marks.size <= 64:  # the usual block: a few loud frames, cheaper one by one
+        around = marks[:, None] + np.arange(-reach, reach + 1)[None, :]
+        return np.unique(np.clip(around, 0, marked.size - 1))
     counts = np.concatenate([np.zeros(reach + 1, np.int64), np.cumsum(marked)])
     counts = np.concatenate([counts, np.full(reach, counts[-1])])
     # marked[i - reach : i + reach + 1] holds a True where the running count rises over it.

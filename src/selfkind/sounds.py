@@ -114,15 +114,23 @@ class LoopedSource:
         self._fade_out = np.cos(ramp * math.pi / 2).astype(np.float32)
 
     def read(self, start_frame: int, n_frames: int) -> np.ndarray:
-        positions = (start_frame + np.arange(n_frames)) % self.period_frames
-        out = np.asarray(self.samples[positions], dtype=np.float32)
-        seam = positions < self.fade_frames
-        if seam.any():
-            at = positions[seam]
-            out[seam] = (
-                out[seam] * self._fade_in[at]
-                + np.asarray(self.samples[at + self.period_frames]) * self._fade_out[at]
-            )
+        # Whole runs of the loop copied as slices (one per pass through it), not gathered
+        # frame by frame: this runs for every block of a session.
+        out = np.empty(n_frames, dtype=np.float32)
+        period, fade = self.period_frames, self.fade_frames
+        position, done = start_frame % period, 0
+        while done < n_frames:
+            take = min(n_frames - done, period - position)
+            piece = out[done : done + take]
+            piece[:] = self.samples[position : position + take]
+            if position < fade:
+                k = min(fade - position, take)
+                tail = np.asarray(self.samples[position + period : position + period + k])
+                piece[:k] = (
+                    piece[:k] * self._fade_in[position : position + k]
+                    + tail * self._fade_out[position : position + k]
+                )
+            done, position = done + take, 0
         return out * self.gain if self.gain != 1.0 else out
 
 
