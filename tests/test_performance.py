@@ -5,16 +5,25 @@ never a time: the machine is shared, and a timed test would fail for the wrong r
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
+from selfkind import engines
+from selfkind.cache import ClipCache
 from selfkind.cli import build_parser, command_function
 from selfkind.dsp import running_min_coarse
+from selfkind.engines import engine_threads, open_engine
 from selfkind.loudness import LoudnessMeter
 from selfkind.master import Limiter, true_peak
+from selfkind.synth import synthesize_script
+from selfkind.voices import load_voice
 
 
 def _cpu_of_other_threads(work) -> tuple[float, float]:  # noqa: ANN001
@@ -109,3 +118,32 @@ def test_the_sparse_limiter_gives_the_dense_limiters_output() -> None:
         assert got.shape == expected.shape == samples.shape
         assert np.abs(got - expected).max() < 1e-7, case
         assert limiter.peak_gain_reduction_db > 0.5, "the case never limited"
+
+
+def test_the_natural_voice_synthesizes_in_one_process_on_every_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One model on every core, not one model per worker process: half the memory, and no
+    # onnxruntime pools fighting over the same two cores.
+    monkeypatch.setattr(engines, "_loaded", False)  # as in a fresh `selfkind render`
+    profile = load_voice("natural")
+    texts = [f"Breathe in, number {i}." for i in range(8)]
+    children_seen: list[int] = []
+    synthesize_script(
+        texts,
+        profile,
+        ClipCache(tmp_path),
+        jobs=2,
+        on_clip=lambda: children_seen.append(len(multiprocessing.active_children())),
+    )
+    assert len(children_seen) == len(texts)
+    assert max(children_seen) == 0
+    session = open_engine(profile)._voice.session  # type: ignore[attr-defined]  # noqa: SLF001
+    assert session.get_session_options().intra_op_num_threads == engine_threads()
+
+
+def test_a_batch_worker_gets_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engines, "_cores", None)
+    assert engine_threads() == len(os.sched_getaffinity(0))
+    engines.share_cores(1)
+    assert engine_threads() == 1

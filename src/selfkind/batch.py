@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, files
-from .engines import engine_loaded
+from .engines import engine_loaded, engine_threads, share_cores
 from .errors import FolderBusy, ScriptError, ScriptErrors, SelfkindError, one_or_all
 from .files import publish, temporary_beside, writing
 from .lifetime import end_with_parent
@@ -229,9 +229,11 @@ def run_job(job: Job, force: bool = False) -> Outcome:
     )
 
 
-def _quiet_worker(parent_pid: int) -> None:
+def _quiet_worker(parent_pid: int, cores: int) -> None:
     # A worker that outlived a killed parent would go on publishing files.
     end_with_parent(parent_pid)
+    # Workers side by side share the cores: each engine's thread pool gets its part.
+    share_cores(cores)
     # A worker's output would tangle with the progress display; results come back as data.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -255,7 +257,10 @@ def run_batch(
     else:
         context = multiprocessing.get_context("fork")
         with context.Pool(
-            workers, initializer=_quiet_worker, initargs=(os.getpid(),), maxtasksperchild=20
+            workers,
+            initializer=_quiet_worker,
+            initargs=(os.getpid(), engine_threads() // workers),
+            maxtasksperchild=20,
         ) as pool:
             for index, outcome in _unordered(pool, jobs, force):
                 results[index] = outcome

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cache import ClipCache
-from .engines import engine_loaded, open_engine
+from .engines import engine_loaded, open_engine, runs_in_one_process
 from .errors import SynthesisError
 from .levels import CLIP_LUFS, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .lifetime import end_with_parent
@@ -141,8 +141,9 @@ def synthesize_script(
     report = on_clip or (lambda: None)
     workers = max(1, min(jobs, len(missing) // 4))
     # A fork of a process whose engine is already running inherits its locks and threads
-    # half-alive and hangs on the first clip; such a process synthesizes by itself.
-    if engine_loaded():
+    # half-alive and hangs on the first clip; such a process synthesizes by itself, as does
+    # an engine that uses every core from one process.
+    if engine_loaded() or runs_in_one_process(profile):
         workers = 1
     if workers == 1:
         if missing:

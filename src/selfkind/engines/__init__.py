@@ -6,6 +6,7 @@ so a machine without Piper can still render with espeak-ng.
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +25,31 @@ class SpeechEngine(Protocol):
 
 
 _loaded = False
+_cores: int | None = None
+
+
+def share_cores(cores: int) -> None:
+    """Let engines in this process use ``cores`` threads (a batch worker gets its share of
+    the machine, so workers side by side do not fight over the same cores)."""
+    global _cores
+    _cores = max(1, cores)
+
+
+def engine_threads() -> int:
+    """Threads an engine's own pool may use: this process's share, else the cores it may
+    run on."""
+    if _cores is not None:
+        return _cores
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def runs_in_one_process(profile: VoiceProfile) -> bool:
+    """Whether an engine spreads itself over the cores, so synthesis needs no worker
+    processes (Piper's onnxruntime does: one model, loaded once, on every core)."""
+    return profile.engine == "piper"
 
 
 def engine_loaded() -> bool:
