@@ -342,6 +342,8 @@ def measure(
     result = json.loads(output.decode().strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - started
     result["rss_mb"] = usage.ru_maxrss / 1024
+    # CPU of the process and every process it waited for (workers, ffmpeg).
+    result["tree_cpu_s"] = usage.ru_utime + usage.ru_stime
     return result
 
 
@@ -353,6 +355,8 @@ def main() -> None:
         choices=("sessions", "voices", "batch", "guide", "capture", "profile"),
         help="run one part of the benchmark",
     )
+    parser.add_argument("--synthetic", type=int, help="batch: synthetic scripts beside the library")
+    parser.add_argument("--no-peer", action="store_true", help="batch: leave out the simple way")
     parser.add_argument("--runs", type=int, default=5, help="profile: runs of each renderer")
     parser.add_argument("--minutes", type=float, default=20, help="profile: session length")
     parser.add_argument("--jobs", type=int, default=2, help="profile: synthesis processes")
@@ -372,7 +376,7 @@ def main() -> None:
     if args.only in (None, "voices"):
         bench_voices(work)
     if args.only in (None, "batch"):
-        bench_batch(work, args.quick)
+        bench_batch(work, args.quick, args.synthetic, peer=not args.no_peer)
     if args.only in (None, "guide"):
         bench_guide(work)
     if args.only in (None, "capture"):
@@ -397,7 +401,7 @@ def bench_voices(work: Path) -> None:
         )
 
 
-def bench_batch(work: Path, quick: bool) -> None:
+def bench_batch(work: Path, quick: bool, synthetic: int | None = None, peer: bool = True) -> None:
     """The practice library plus synthetic five-minute scripts, cold cache each time."""
     from selfkind.practices import practice_names, practice_text
 
@@ -409,25 +413,30 @@ def bench_batch(work: Path, quick: bool) -> None:
         text = (practice_text(name) or b"").decode()
         text = "".join(line for line in text.splitlines(True) if not line.startswith("duration:"))
         (folder / f"{name}.md").write_text(text)
-    for index in range(4 if quick else 20):
+    for index in range(synthetic if synthetic is not None else 4 if quick else 20):
         (folder / f"synthetic-{index:02d}.md").write_text(make_script(5, seed=1000 * (index + 1)))
     n_scripts = len(list(folder.glob("*.md")))
     print(f"\nBatch: {n_scripts} scripts (the practice library and synthetic 5-minute ones), MP3")
-    print("| renderer | jobs | wall | x real time | peak RSS (largest process) | vs 1 job |")
-    print("|---|---|---|---|---|---|")
-    (work / "batch-simple").mkdir()
-    simple = measure("simple-many", folder, work / "batch-simple", "mp3", work / "home-simple")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(
-        f"| simple pydub way, one by one | 1 | {simple['wall_s']:.1f} s"
-        f" | {simple['length_s'] / simple['wall_s']:.0f}x | {simple['rss_mb']:.0f} MB | - |"
+        "| renderer | jobs | wall | CPU s | x real time | peak RSS (largest process) | vs 1 job |"
     )
+    print("|---|---|---|---|---|---|---|")
+    if peer:
+        (work / "batch-simple").mkdir()
+        simple = measure("simple-many", folder, work / "batch-simple", "mp3", work / "home-simple")
+        print(
+            f"| simple pydub way, one by one | 1 | {simple['wall_s']:.1f} s"
+            f" | {simple['tree_cpu_s']:.1f} | {simple['length_s'] / simple['wall_s']:.0f}x"
+            f" | {simple['rss_mb']:.0f} MB | - |"
+        )
     single_s = None
     for jobs in sorted({1, 2, os.cpu_count() or 1}):
         home = work / f"home-batch-{jobs}"
         result = measure("batch", folder, work / f"batch-{jobs}", "mp3", home, jobs=jobs)
         single_s = single_s or result["wall_s"]
         print(
-            f"| selfkind batch | {jobs} | {result['wall_s']:.1f} s"
+            f"| selfkind batch | {jobs} | {result['wall_s']:.1f} s | {result['tree_cpu_s']:.1f}"
             f" | {result['length_s'] / result['wall_s']:.0f}x | {result['rss_mb']:.0f} MB"
             f" | {single_s / result['wall_s']:.2f}x |"
         )
