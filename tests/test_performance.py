@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from selfkind import engines
 from selfkind.cache import ClipCache
@@ -142,8 +143,15 @@ def test_the_natural_voice_synthesizes_in_one_process_on_every_core(
     assert session.get_session_options().intra_op_num_threads == engine_threads()
 
 
-def test_a_batch_worker_gets_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_gets_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engines, "_cores", None)
     assert engine_threads() == len(os.sched_getaffinity(0))
-    engines.share_cores(1)
-    assert engine_threads() == 1
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    assert blas_threads(), "numpy's BLAS library was not found"
+    with threadpool_limits(limits=None):  # puts this process's pools back afterwards
+        engines.share_cores(1)
+        assert engine_threads() == 1
+        assert blas_threads() == [1] * len(blas_threads())

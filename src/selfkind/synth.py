@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cache import ClipCache
-from .engines import engine_loaded, open_engine, runs_in_one_process
+from .engines import (
+    engine_loaded,
+    engine_threads,
+    open_engine,
+    runs_in_one_process,
+    share_cores,
+)
 from .errors import SynthesisError
 from .levels import CLIP_LUFS, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .lifetime import end_with_parent
@@ -110,8 +116,9 @@ def _synthesize_into(
         report()
 
 
-def _worker(profile: VoiceProfile, texts: list[str], root: str, progress) -> None:  # noqa: ANN001
+def _worker(profile: VoiceProfile, texts: list[str], root: str, progress, cores: int) -> None:  # noqa: ANN001
     end_with_parent()  # a render killed with -9 takes its synthesis with it
+    share_cores(cores)  # workers side by side: each its part of the machine
     # stdout is the user's: a worker never writes to it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -169,10 +176,11 @@ def _synthesize_in_workers(
     context = multiprocessing.get_context("fork")
     progress = context.Queue()
     bounds = np.linspace(0, len(missing), workers + 1).round().astype(int)
+    cores = max(1, engine_threads() // workers)
     processes = [
         context.Process(
             target=_worker,
-            args=(profile, missing[bounds[i] : bounds[i + 1]], str(cache.root), progress),
+            args=(profile, missing[bounds[i] : bounds[i + 1]], str(cache.root), progress, cores),
             daemon=True,
         )
         for i in range(workers)

@@ -29,10 +29,15 @@ _cores: int | None = None
 
 
 def share_cores(cores: int) -> None:
-    """Let engines in this process use ``cores`` threads (a batch worker gets its share of
-    the machine, so workers side by side do not fight over the same cores)."""
+    """Let engines in this process use ``cores`` threads (a worker process gets its share
+    of the machine, so workers side by side do not fight over the same cores). numpy's BLAS
+    pool gets the same bound: the render path makes no BLAS call, but should one appear,
+    its threads would spin on the other workers' cores."""
+    from threadpoolctl import threadpool_limits
+
     global _cores
     _cores = max(1, cores)
+    threadpool_limits(limits=_cores, user_api="blas")
 
 
 def engine_threads() -> int:
