@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv >&2
 fi
 .venv/bin/python -m pip install -q --upgrade pip >&2
-.venv/bin/python -m pip install -q -e ".[dev,neural]" >&2
+.venv/bin/python -m pip install -q -e ".[dev,neural,whisper]" >&2
 
 # Tab completion for bash, for everyone on this machine (when run as root and the folder
 # exists); otherwise: eval "$(selfkind completion bash)" in ~/.bashrc.
