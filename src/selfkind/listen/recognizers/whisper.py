@@ -49,8 +49,8 @@ COMPUTE_TYPE = "int8"
 CPU_THREADS = 1
 PAD_S = 0.3
 """Audio kept on each side of a phrase's speech, so no word loses its first consonant."""
-PROMPT_CHARS = 200
-"""How much of what was already said is given to Whisper as context for the next phrase."""
+HALLUCINATION_MARGIN_S = 0.1
+"""A segment that starts later than this before the end of the speech was not heard."""
 PARTIAL_EVERY_S = 1.5
 """New speech needed before the phrase in progress is heard again for a partial."""
 MIN_PARTIAL_S = 0.6
@@ -198,7 +198,8 @@ class WhisperRecognizer:
             and now_s - max(self._partial_at_s, start_s) >= PARTIAL_EVERY_S
         ):
             self._partial_at_s = now_s
-            self._partial_text = self._decode(self._piece(start_s - PAD_S, now_s), False).text
+            piece = self._piece(start_s - PAD_S, now_s)
+            self._partial_text = self._decode(piece, False, piece.size / RATE_HZ).text
         return f"{done} {self._partial_text}".strip()
 
     def finish(self) -> Transcript:
@@ -216,10 +217,11 @@ class WhisperRecognizer:
 
     def _hear_phrase(self, start_s: float, end_s: float) -> None:
         offset_s = max(start_s - PAD_S, self._audio_start_s)
-        heard = self._decode(self._piece(offset_s, end_s + PAD_S), self._word_timestamps)
+        piece = self._piece(offset_s, end_s + PAD_S)
+        heard = self._decode(piece, self._word_timestamps, end_s - offset_s)
         words = [Word(w.word, w.start_s + offset_s, w.end_s + offset_s, w.confidence)
                  for w in heard.words]  # fmt: skip
-        self._heard.append(_Heard(heard.text, words))
+        self._heard.append(_Heard(_as_sentence(heard.text), words))
         self._partial_text = ""
 
     def _forget_old_audio(self) -> None:
@@ -231,10 +233,11 @@ class WhisperRecognizer:
             self._audio = self._audio[drop:]
             self._audio_start_s += drop / RATE_HZ
 
-    def _decode(self, audio: np.ndarray, word_timestamps: bool) -> _Heard:
+    def _decode(self, audio: np.ndarray, word_timestamps: bool, speech_end_s: float) -> _Heard:
+        """Whisper on one piece of audio; ``speech_end_s`` (in the piece's time) is where the
+        VAD heard the last speech in it."""
         if audio.size < RATE_HZ // 10:
             return _Heard("", [])
-        context = " ".join(h.text for h in self._heard if h.text)[-PROMPT_CHARS:]
         started = time.perf_counter()
         with self._loaded.lock:
             segments, _info = self._loaded.model.transcribe(
@@ -244,12 +247,13 @@ class WhisperRecognizer:
                 word_timestamps=word_timestamps,
                 without_timestamps=not word_timestamps,
                 condition_on_previous_text=False,
-                initial_prompt=context or None,
                 vad_filter=False,
             )
             texts: list[str] = []
             words: list[Word] = []
             for segment in segments:
+                if not _plausible(segment, speech_end_s):
+                    continue
                 texts.append(segment.text.strip())
                 for word in segment.words or ():
                     token = word.word.strip()
@@ -257,3 +261,27 @@ class WhisperRecognizer:
                         words.append(Word(token, word.start, word.end, word.probability))
         self.decode_s += time.perf_counter() - started
         return _Heard(" ".join(t for t in texts if t), words)
+
+
+def _as_sentence(text: str) -> str:
+    """A phrase ended at a pause of 1.5 s or more: it reads as a sentence of its own, even
+    where Whisper left off the capital or the full stop (it often does on short phrases)."""
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def _plausible(segment: Any, speech_end_s: float) -> bool:
+    """False for what Whisper makes up rather than hears.
+
+    Given a little quiet after speech, tiny.en likes to add "Thank you." or a lone "." in
+    a segment of its own: such a segment starts where the VAD heard no more speech, or it
+    is one Whisper itself doubts (likely no speech, and a low average log probability;
+    heard speech in our fixtures scores above -0.65 with no-speech below 0.1).
+    """
+    if not any(ch.isalnum() for ch in segment.text):
+        return False
+    if segment.start >= speech_end_s - HALLUCINATION_MARGIN_S:
+        return False
+    return not (segment.no_speech_prob > 0.3 and segment.avg_logprob < -0.7)
