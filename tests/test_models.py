@@ -1,4 +1,5 @@
-"""Installing Vosk models from a zip, a folder and a URL (a file:// one: no network here).
+"""Installing Vosk and Whisper models from a zip, a folder and a URL (a file:// one: no
+network here), told apart by their files.
 
 One test installs the real (Korean) model end to end; the others use small made-up
 folders laid out as Vosk's models are, for what installing checks and refuses."""
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from selfkind.listen import models as transcribe
-from selfkind.listen.recognizers import open_recognizer
+from selfkind.listen.recognizers import choose, open_recognizer, whisper
 
 from .conftest import KO_MODEL, cli
 
@@ -62,9 +63,13 @@ def test_install_list_use_and_remove(model_zip: Path, capsys: pytest.CaptureFixt
     assert code == 0, err
     assert "Installed vosk-model-small-ko" in out
     assert transcribe.find_vosk_model().name == "vosk-model-small-ko"
-    assert open_recognizer().name == "vosk"
+    assert open_recognizer("vosk").name == "vosk"
+    # Whisper, when installed, comes first; Vosk's model is used when Whisper is not.
+    used = "whisper" if transcribe.find_whisper_model() else "vosk"
+    assert open_recognizer().name == used
     code, out, _ = cli(capsys, "models", "list")
-    assert "vosk-model-small-ko  (used)" in out
+    mark = ", used" if used == "vosk" else ""
+    assert f"vosk-model-small-ko  (vosk{mark})" in out
     code, _, err = cli(capsys, "models", "install", str(model_zip))
     assert code == 1 and "already installed" in err
     assert cli(capsys, "models", "remove", "vosk-model-small-ko")[0] == 0
@@ -169,3 +174,36 @@ def test_a_link_to_a_file_inside_the_folder_is_copied_as_that_file(tmp_path: Pat
     assert sorted(p.relative_to(copy) for p in copy.rglob("*") if p.is_file()) == sorted(
         p.relative_to(model) for p in model.rglob("*") if p.is_file() or p.is_symlink()
     )
+
+
+@pytest.mark.skipif(whisper.built_in_model() is None, reason="selfkind[whisper] not installed")
+def test_a_whisper_model_folder_installs_beside_vosk_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built_in = whisper.built_in_model()
+    assert built_in is not None
+    mine = tmp_path / "whisper-tiny-en-mine"
+    shutil.copytree(built_in, mine)
+    code, out, err = cli(capsys, "models", "install", str(mine))
+    assert code == 0, err
+    installed = transcribe.models_dir() / "whisper-tiny-en-mine"
+    assert transcribe.kind_of(installed) == "whisper"
+    # An installed Whisper model is preferred to the one in the wheel.
+    assert choose() == choose("whisper") and choose().model == installed
+    code, out, _ = cli(capsys, "models", "list")
+    assert "whisper-tiny-en-mine  (whisper, used)" in out
+    assert "tiny.en  (whisper, built in)" in out
+    # The engine asked for must match the folder's kind.
+    code, _, err = cli(capsys, "transcribe", "--engine", "whisper", "--model", str(KO_MODEL),
+                       str(mine / "config.json"))  # fmt: skip
+    assert code == 1 and "not a complete faster-whisper model" in err
+    assert cli(capsys, "models", "remove", "whisper-tiny-en-mine")[0] == 0
+    assert choose().model == built_in
+    # Damaged: the right names, but a model.bin CTranslate2 cannot read.
+    (mine / "model.bin").write_bytes(b"junk")
+    code, _, err = cli(capsys, "models", "install", str(mine))
+    assert code == 1 and "faster-whisper cannot load the model" in err, err
+    assert "not installed" in err
+    (mine / "tokenizer.json").unlink()
+    code, _, err = cli(capsys, "models", "install", str(mine))
+    assert code == 1 and "missing tokenizer.json" in err

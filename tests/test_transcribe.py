@@ -14,7 +14,7 @@ import pytest
 
 from selfkind.engines import open_engine
 from selfkind.errors import SetupError
-from selfkind.listen.models import find_vosk_model
+from selfkind.listen.models import find_vosk_model, find_whisper_model
 from selfkind.listen.recognizers import Word, open_recognizer, readable
 from selfkind.listen.recognizers.vosk import VoskRecognizer
 from selfkind.listen.transcribe import transcribe_file
@@ -89,7 +89,9 @@ def test_vosk_model_lookup_and_a_bad_model_folder(tmp_path: Path, monkeypatch) -
     with pytest.raises(SetupError, match="missing am/final.mdl, conf/model.conf"):
         find_vosk_model(str(broken))
     monkeypatch.delenv("SELFKIND_VOSK_MODEL")
-    assert open_recognizer().name == "pocketsphinx"  # none installed: the fallback
+    # No Vosk model installed: Whisper if it is installed, else the PocketSphinx fallback.
+    expected = "whisper" if find_whisper_model() is not None else "pocketsphinx"
+    assert open_recognizer().name == expected
 
 
 def test_transcribe_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

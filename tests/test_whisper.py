@@ -11,9 +11,12 @@ import pytest
 
 pytest.importorskip("faster_whisper")
 from selfkind.errors import SetupError  # noqa: E402
-from selfkind.listen.recognizers import whisper  # noqa: E402
+from selfkind.listen.recognizers import (
+    RATE_HZ,  # noqa: E402
+    whisper,  # noqa: E402
+)
 from selfkind.listen.recognizers.whisper import WhisperRecognizer  # noqa: E402
-from selfkind.transcribe import RATE_HZ, transcribe_file  # noqa: E402
+from selfkind.listen.transcribe import transcribe_file  # noqa: E402
 
 from .speech import FIXTURES, decode_16k, human_recordings, word_error_rate  # noqa: E402
 

@@ -134,11 +134,12 @@ def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
 def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
-        choices=("auto", "vosk", "pocketsphinx"),
+        choices=("auto", "whisper", "vosk", "pocketsphinx"),
         default="auto",
-        help="speech recognizer (default: Vosk if a model is installed, else PocketSphinx)",
+        help="speech recognizer (default: Whisper if installed, else Vosk if a model is"
+        " installed, else PocketSphinx)",
     )
-    parser.add_argument("--model", help="Vosk model folder")
+    parser.add_argument("--model", help="a Whisper (faster-whisper) or Vosk model folder")
 
 
 def add_journal_option(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from ..synth import SESSION_RATE_HZ
 from ..terminal import KeyReader
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option
 from .history import HeardClock, now, remember, resume_into
-from .listen import check_recognizer, open_journal, say_pocketsphinx_stands_in
+from .listen import check_recognizer, open_journal
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
 
@@ -110,8 +110,7 @@ def _reflections(
     options = ListeningOptions(
         journal_path, device_option(args.input_device), args.engine, args.model, args.end_silence
     )
-    if check_recognizer(options.engine, options.model):
-        say_pocketsphinx_stands_in()
+    check_recognizer(options.engine, options.model)
     steps = listen_at_steps(player, options)
     steps.show_transcripts = sys.stdout.isatty()  # what was said never goes into a log
     return steps

@@ -16,7 +16,7 @@ from .common import EXIT_FAILED, EXIT_OK, device_option, printable, progress_bar
 
 if TYPE_CHECKING:
     from ..journal.store import Entry, Journal
-    from ..listen.recognizers import Recognizer
+    from ..listen.recognizers import Choice, Recognizer
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -151,28 +151,24 @@ def _confirm_delete(entry_id: int) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def check_recognizer(engine: str, model: str | None) -> bool:
-    """The recognizer options, checked before any work; True if PocketSphinx stands in."""
-    from ..listen.recognizers import check_options
+def check_recognizer(engine: str, model: str | None) -> Choice:
+    """The recognizer the options mean, checked before any work, and said once when a
+    better one is within reach (Whisper, when it is not installed)."""
+    from ..listen.recognizers import choose
 
-    return check_options(engine, model)
-
-
-def say_pocketsphinx_stands_in() -> None:
-    print(
-        "Transcribing with PocketSphinx. For better accuracy, install a Vosk model:"
-        " selfkind models install MODEL.zip",
-        file=sys.stderr,
-    )
+    choice = choose(engine, model)
+    if choice.hint:
+        name = {"vosk": "Vosk", "pocketsphinx": "PocketSphinx"}.get(choice.engine, choice.engine)
+        print(f"Transcribing with {name}. {choice.hint}", file=sys.stderr)
+    return choice
 
 
 def recognizer_source(engine: str, model: str | None) -> Callable[[], Recognizer]:
     """A fresh recognizer per use (each holds one utterance's state), options checked."""
-    from ..listen.recognizers import open_recognizer
+    from ..listen.recognizers import open_chosen
 
-    if check_recognizer(engine, model):
-        say_pocketsphinx_stands_in()
-    return lambda: open_recognizer(engine, model)
+    choice = check_recognizer(engine, model)
+    return lambda: open_chosen(choice)
 
 
 def open_journal(args: argparse.Namespace) -> Journal:
@@ -195,18 +191,17 @@ def open_journal(args: argparse.Namespace) -> Journal:
 
 def cmd_reflect(args: argparse.Namespace) -> int:
     from ..listen.listener import Listener, record
-    from ..listen.recognizers import open_recognizer
+    from ..listen.recognizers import choose, open_chosen
     from ..listen.recording import Context
 
     with open_journal(args) as store:
         journal_path = store.path
-    stand_in = check_recognizer(args.engine, args.model)
+    choose(args.engine, args.model)  # a wrong option is said before the microphone opens
     device = device_option(args.input_device)
     problem = microphone_problem(device)
     if problem:
         raise SetupError(problem)
-    if stand_in:
-        say_pocketsphinx_stands_in()
+    choice = check_recognizer(args.engine, args.model)
     interactive = sys.stdout.isatty()
 
     def show_partial(text: str) -> None:
@@ -216,7 +211,7 @@ def cmd_reflect(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     listener = Listener(
-        journal_path, lambda: open_recognizer(args.engine, args.model), args.duration,
+        journal_path, lambda: open_chosen(choice), args.duration,
         Context(prompt=args.prompt or ""), device,
         end_silence_s=args.end_silence,
         on_partial=show_partial,
@@ -269,14 +264,20 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from ..listen import models
-    from ..listen.models import find_vosk_model
 
     if args.action == "list":
-        active = find_vosk_model()
+        from ..listen.recognizers import WHISPER_HINT, choose, whisper
+
+        used = choose().model
         for path in models.installed():
-            print(f"{path.name}{'  (used)' if path == active else ''}  {path}")
-        if not models.installed():
-            print("No Vosk model installed; transcription uses PocketSphinx's English model.")
+            kind = models.kind_of(path) or "not a model"
+            print(f"{path.name}  ({kind}{', used' if path == used else ''})  {path}")
+        built_in = whisper.built_in_model() if whisper.installed() else None
+        if built_in is not None:
+            mark = ", used" if built_in == used else ""
+            print(f"{whisper.BUILT_IN_MODEL}  (whisper, built in{mark})  {built_in}")
+        elif not models.installed():
+            print(f"No model installed; transcription uses PocketSphinx. {WHISPER_HINT}")
         return EXIT_OK
     if not args.source:
         example = "MODEL.zip" if args.action == "install" else "NAME (see: selfkind models)"

@@ -280,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = commands.add_parser(
         "transcribe",
         help="turn recordings into text, offline",
-        description="Transcribe recordings (any format ffmpeg reads) offline: with Vosk when a"
-        " model is installed, else with PocketSphinx's English model. A file that cannot be"
+        description="Transcribe recordings (any format ffmpeg reads) offline: with Whisper when"
+        " it is installed (selfkind[whisper]), else with Vosk when a model is installed, else"
+        " with PocketSphinx's English model. A file that cannot be"
         " read is reported in one line and the others are still done (exit 1).",
     )
     transcribe.add_argument(
@@ -294,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     models_parser = commands.add_parser(
         "models",
         help="speech-recognition models: list, install, remove",
-        description="List, install or remove Vosk models. SOURCE is a model zip, an unpacked"
-        " model folder, or a URL (the only time selfkind uses the network), checked against"
-        " --sha256 when given.",
+        description="List, install or remove speech models: Whisper models in faster-whisper's"
+        " form (model.bin, config.json, tokenizer.json, vocabulary) and Vosk models (am/, conf/),"
+        " told apart by their files. SOURCE is a model zip, an unpacked model folder, or a URL"
+        " (the only time selfkind uses the network), checked against --sha256 when given.",
     )
     models_parser.add_argument(
         "action", nargs="?", choices=("list", "install", "remove"), default="list",

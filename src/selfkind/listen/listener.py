@@ -19,7 +19,7 @@ from ..journal.keep import keep_in
 from ..journal.store import STATUS_DONE, STATUS_PENDING, Entry, Journal
 from .recognizers import RATE_HZ, Recognizer, Transcript
 from .recording import Context, PartialRecording
-from .vad import END_SILENCE_S, VoiceActivity
+from .vad import END_SILENCE_S, open_detector
 
 BLOCK_S = 0.1
 PARTIAL_EVERY_S = 0.5
@@ -166,7 +166,7 @@ class Listener:
 
     def _listen(self) -> ListenResult:
         assert self._microphone is not None
-        activity = VoiceActivity(self.end_silence_s)
+        activity = open_detector(self.end_silence_s)
         try:
             recording = self._recording = PartialRecording(
                 _audio_dir(self.journal_path), self.context

