@@ -119,3 +119,76 @@ def test_a_model_folder_is_known_by_its_files(whisper_model: Path, tmp_path: Pat
     transcript = transcribe_file(FIXTURES / "goforward.wav", WhisperRecognizer(copy))
     assert transcript.model == "my-whisper"
     assert "forward" in transcript.text.lower()
+
+
+def test_auto_takes_whisper_first_and_a_named_vosk_model_still_wins(
+    whisper_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfkind.listen.recognizers import choose
+
+    from .conftest import KO_MODEL
+
+    assert choose() == choose("whisper")
+    assert choose().engine == "whisper" and not choose().hint
+    monkeypatch.setenv("SELFKIND_VOSK_MODEL", str(KO_MODEL))  # asked for by name
+    assert choose().engine == "vosk" and choose("whisper").engine == "whisper"
+    assert choose(model=str(whisper_model)).engine == "whisper"
+    with pytest.raises(SetupError, match="--model is for"):
+        choose("pocketsphinx", str(whisper_model))
+    assert choose("pocketsphinx").engine == "pocketsphinx" and not choose("pocketsphinx").hint
+
+
+def test_transcribe_json_keeps_word_times(
+    whisper_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from .conftest import cli
+
+    code, out, err = cli(capsys, "transcribe", "--json", str(FIXTURES / "goforward.wav"))
+    assert code == 0 and err == ""
+    (result,) = json.loads(out)
+    assert result["engine"] == "whisper" and result["model"] == "tiny.en"
+    assert result["text"] == "Go forward 10 meters."
+    words = result["words"]
+    assert [w["word"] for w in words] == ["Go", "forward", "10", "meters."]
+    assert all(0 <= w["start_s"] <= w["end_s"] <= 2.8 for w in words)
+    assert [w["start_s"] for w in words] == sorted(w["start_s"] for w in words)
+
+
+def test_without_faster_whisper_all_works_as_before_and_says_once_how_to_do_better(
+    tmp_path: Path,
+) -> None:
+    """faster-whisper hidden from a real `selfkind` process (a package that cannot be
+    imported stands in front of it): PocketSphinx transcribes, the energy gate listens,
+    and the command says once how to get better accuracy."""
+    import os
+    import subprocess
+    import sys
+
+    hidden = tmp_path / "hide" / "faster_whisper"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    env = {**os.environ, "PYTHONPATH": str(hidden.parent), "NO_COLOR": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "selfkind", *args], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    both = run("transcribe", str(FIXTURES / "goforward.wav"), str(FIXTURES / "cards-003.wav"))
+    assert both.returncode == 0, both.stderr
+    assert both.stderr.count("Transcribing with PocketSphinx.") == 1
+    assert "pip install 'selfkind[whisper]'" in both.stderr
+    assert len(both.stdout.splitlines()) == 2 and "forward" in both.stdout.lower()
+    named = run("transcribe", "--engine", "pocketsphinx", str(FIXTURES / "cards-003.wav"))
+    assert named.returncode == 0 and named.stderr == ""  # asked for by name: no advice
+    missing = run("transcribe", "--engine", "whisper", str(FIXTURES / "cards-003.wav"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "selfkind: Whisper is not installed: pip install 'selfkind[whisper]'"
+    )
+    models = run("models", "list")
+    assert "PocketSphinx" in models.stdout and "selfkind[whisper]" in models.stdout
+    check = "from selfkind.listen.vad import open_detector; print(type(open_detector()).__name__)"
+    gate = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True)
+    assert gate.stdout.strip() == "VoiceActivity", gate.stderr
