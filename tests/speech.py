@@ -83,3 +83,25 @@ def decode_16k(path: Path) -> np.ndarray:
         check=True,
     ).stdout
     return np.frombuffer(raw, dtype="<f4").copy()
+
+
+REFLECTION_ORDER = (
+    "jfk.flac", "goforward.wav", "cards-005.wav", "cards-002.wav", "jfk.flac", "cards-001.wav",
+    "cards-003.wav", "jfk.flac", "cards-004.wav", "goforward.wav", "jfk.flac",
+)  # fmt: skip
+REFLECTION_PAUSES_S = (1.5, 0.5, 2.0, 0.3, 1.0, 1.5, 0.2, 0.7, 1.5, 0.5)
+"""Silence put between the recordings (each has about half a second of its own at each
+end, so the pauses in speech run from about 1 to 3 s less the 3 s that ends listening)."""
+
+
+def human_reflection() -> tuple[np.ndarray, str]:
+    """About a minute of real people's speech with thoughtful pauses: the recordings above,
+    joined (16 kHz float32 samples, true text). For timing a long reflection."""
+    by_name = {r.name: r for r in human_recordings()}
+    pieces: list[np.ndarray] = []
+    for index, name in enumerate(REFLECTION_ORDER):
+        pieces.append(decode_16k(by_name[name].path))
+        if index < len(REFLECTION_PAUSES_S):
+            pieces.append(np.zeros(round(REFLECTION_PAUSES_S[index] * 16000), np.float32))
+    truth = " ".join(by_name[name].truth for name in REFLECTION_ORDER)
+    return np.concatenate(pieces), truth

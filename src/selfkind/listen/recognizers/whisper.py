@@ -50,6 +50,9 @@ COMPUTE_TYPE = "int8"
 CPU_THREADS = 1
 PAD_S = 0.3
 """Audio kept on each side of a phrase's speech, so no word loses its first consonant."""
+RESUME_AFTER_S = 1.0
+"""Speech the VAD heard this long after Whisper's last word is heard again on its own."""
+MAX_RESUMES = 3
 HALLUCINATION_MARGIN_S = 0.1
 """A segment that starts later than this before the end of the speech was not heard."""
 PARTIAL_EVERY_S = 1.5
@@ -227,15 +230,26 @@ class WhisperRecognizer:
         return self._audio[first:last]
 
     def _hear_phrase(self, start_s: float, end_s: float) -> None:
+        """Transcribe one phrase. Whisper sometimes ends its text early, leaving out speech
+        the VAD heard (tiny.en does so after a short sentence followed by a change of
+        voice); the rest is then heard again from the last word it wrote."""
         offset_s = max(start_s - PAD_S, self._audio_start_s)
-        piece = self._piece(offset_s, end_s + PAD_S)
-        heard = self._decode(piece, self._word_timestamps, end_s - offset_s)
-        words = [
-            Word(w.word, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
-                 round(w.confidence, 3))
-            for w in heard.words
-        ]  # fmt: skip
-        self._heard.append(_Heard(_as_sentence(heard.text), words))
+        texts: list[str] = []
+        words: list[Word] = []
+        for _ in range(MAX_RESUMES + 1):
+            piece = self._piece(offset_s, end_s + PAD_S)
+            heard = self._decode(piece, self._word_timestamps, end_s - offset_s)
+            if heard.text:
+                texts.append(heard.text)
+            words += [
+                Word(w.word, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
+                     round(w.confidence, 3))
+                for w in heard.words
+            ]  # fmt: skip
+            if not heard.words or end_s - words[-1].end_s < RESUME_AFTER_S:
+                break
+            offset_s = words[-1].end_s
+        self._heard.append(_Heard(" ".join(_as_sentence(t) for t in texts), words))
         self._partial_text = ""
 
     def _forget_old_audio(self) -> None:
