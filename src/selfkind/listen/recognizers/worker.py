@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from typing import TYPE_CHECKING
@@ -14,6 +13,10 @@ from . import Recognizer, Transcript, open_recognizer
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+CAUGHT_UP_S = 0.05
+"""The worker counts as caught up when no message follows within this (audio comes every
+0.1 s while someone speaks)."""
+
 
 class RecognizerWorker:
     """Recognizers that run in a separate process, for use beside live playback.
@@ -21,8 +24,8 @@ class RecognizerWorker:
     PocketSphinx holds Python's interpreter lock while it decodes (up to ~40 ms a block)
     and while it loads (~0.3 s), and Whisper keeps a core busy for ~0.3 s a phrase; in the
     playing process that starves the audio callback and the sound stutters. Here the engine
-    and its model live in a child process, loaded once per session, at a lower priority;
-    the player's process only passes bytes through a pipe.
+    and its model live in a child process, loaded once per session; the player's process
+    only passes bytes through a pipe.
     """
 
     def __init__(self, engine: str = "auto", model: str | None = None) -> None:
@@ -91,10 +94,6 @@ def _serve(conn: Connection, engine: str, model: str | None) -> None:
     # Ctrl-C reaches the whole process group; the parent decides, and still needs the
     # transcript of what was being said.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Behind the sound in the queue for the processor: a phrase transcribed a moment later
-    # is never noticed, a sound that stutters always is.
-    with contextlib.suppress(OSError):
-        os.nice(5)
     with contextlib.suppress(SelfkindError):
         open_recognizer(engine, model)  # load the model now, not when someone speaks
     recognizer: Recognizer | None = None
@@ -109,9 +108,10 @@ def _serve(conn: Connection, engine: str, model: str | None) -> None:
                 conn.send(("ready", (recognizer.name, recognizer.model)))
             elif kind == "audio" and recognizer is not None:
                 recognizer.accept(payload)
-                if not conn.poll():
-                    # Only when caught up: a partial can cost a Whisper hearing (~0.3 s),
-                    # and newer audio waiting makes it stale before it is sent.
+                if not conn.poll(CAUGHT_UP_S):
+                    # Only when caught up: a partial can cost a Whisper hearing (~0.3 s);
+                    # newer audio waiting makes it stale before it is sent, and a "finish"
+                    # right behind the last audio must not wait for it.
                     conn.send(("partial", recognizer.partial()))
             elif kind == "finish" and recognizer is not None:
                 conn.send(("transcript", recognizer.finish()))
