@@ -245,3 +245,10 @@ def test_a_long_phrase_without_pauses_is_cut_before_whisper_s_30_s() -> None:
         phrases += voiced.take_phrases()
     phrases += voiced.close()
     assert all(p.end_s - p.start_s <= 8.0 + 1e-6 for p in phrases), phrases
+
+
+def test_the_listener_uses_silero_when_it_is_installed() -> None:
+    from selfkind.listen.vad import open_detector
+
+    detector = open_detector(2.0)
+    assert isinstance(detector, SileroVoiceActivity) and detector.end_silence_s == 2.0
