@@ -57,7 +57,10 @@ MAX_RESUMES = 3
 HALLUCINATION_MARGIN_S = 0.1
 """A segment that starts later than this before the end of the speech was not heard."""
 PARTIAL_EVERY_S = 1.5
-"""New speech needed before the phrase in progress is heard again for a partial."""
+"""New speech needed before the phrase in progress is heard again for a partial..."""
+PARTIAL_SHARE = 0.25
+"""...or more, so that partial hearings take at most this share of the time (a slow or busy
+machine shows partial words less often rather than falling behind the speaker)."""
 MIN_PARTIAL_S = 0.6
 """A phrase shorter than this is not worth a partial hearing."""
 
@@ -189,6 +192,7 @@ class WhisperRecognizer:
         self._heard: list[_Heard] = []
         self._partial_text = ""
         self._partial_at_s = 0.0
+        self._partial_every_s = PARTIAL_EVERY_S
         self.decode_s = 0.0
         """Time spent in Whisper so far, in seconds (for the benchmark)."""
 
@@ -210,11 +214,14 @@ class WhisperRecognizer:
             self._partial_text = ""
         elif (
             now_s - start_s >= MIN_PARTIAL_S
-            and now_s - max(self._partial_at_s, start_s) >= PARTIAL_EVERY_S
+            and now_s - max(self._partial_at_s, start_s) >= self._partial_every_s
         ):
             self._partial_at_s = now_s
             piece = self._piece(start_s - PAD_S, now_s)
+            began = time.perf_counter()
             self._partial_text = self._decode(piece, False, piece.size / RATE_HZ).text
+            took_s = time.perf_counter() - began
+            self._partial_every_s = max(PARTIAL_EVERY_S, took_s / PARTIAL_SHARE)
         return f"{done} {self._partial_text}".strip()
 
     def finish(self) -> Transcript:
