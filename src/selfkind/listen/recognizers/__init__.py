@@ -100,9 +100,6 @@ class Choice:
     """One line to say once: how to get better accuracy (empty when nothing better is
     within reach, or the engine was asked for by name)."""
 
-    def describe(self) -> str:
-        return self.engine if self.model is None else f"{self.engine} ({self.model.name})"
-
 
 def choose(engine: str = "auto", model: str | None = None) -> Choice:
     """The recognizer the options mean, checked now (a wrong --model is said at once, not
