@@ -82,7 +82,7 @@ def available() -> bool:
 
 @functools.cache
 def _session(path: Path) -> object:
-    """One inference session per process: loading takes ~20 ms, running a window ~0.1 ms."""
+    """One inference session per process: loading takes ~30 ms, running a window ~0.1 ms."""
     try:
         import onnxruntime
     except ImportError:
