@@ -19,7 +19,7 @@ from ..journal.keep import keep_in
 from ..journal.store import STATUS_DONE, STATUS_PENDING, Entry, Journal
 from .recognizers import RATE_HZ, Recognizer, Transcript
 from .recording import Context, PartialRecording
-from .vad import END_SILENCE_S, open_detector
+from .vad import END_SILENCE_S, Detector, open_detector
 
 BLOCK_S = 0.1
 PARTIAL_EVERY_S = 0.5
@@ -129,6 +129,7 @@ class Listener:
         self._blocks: queue.Queue[np.ndarray] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
         self._microphone = None
+        self._activity: Detector | None = None
         self._recording: PartialRecording | None = None
         """Claimed (locked) from its creation until the entry is kept: another selfkind
         recovers only recordings whose owner is gone."""
@@ -136,6 +137,9 @@ class Listener:
     def start(self) -> None:
         from ..devices import Microphone
 
+        # The detector first: Silero's network takes a moment to load, which must not
+        # hold up the first blocks once the microphone runs.
+        self._activity = open_detector(self.end_silence_s)
         self._microphone = Microphone(RATE_HZ, self._blocks.put, self.device, BLOCK_S)
         try:
             self._microphone.start()
@@ -166,7 +170,8 @@ class Listener:
 
     def _listen(self) -> ListenResult:
         assert self._microphone is not None
-        activity = open_detector(self.end_silence_s)
+        activity = self._activity
+        assert activity is not None
         try:
             recording = self._recording = PartialRecording(
                 _audio_dir(self.journal_path), self.context
