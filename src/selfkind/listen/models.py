@@ -74,6 +74,16 @@ def check_vosk_loads(path: Path) -> None:
     not found out when someone has spoken. (Its own process: Kaldi may abort on a bad
     file, and a large model's memory is given back at once.)"""
     code = "import sys, vosk\nvosk.SetLogLevel(-1)\nvosk.Model(sys.argv[1])\n"
+    lines = _load_in_child("Vosk", code, path)
+    if lines is not None:
+        kaldi = [line.split(") ", 1)[-1] for line in lines if line.startswith("ERROR (")]
+        reason = (kaldi or lines or ["it stopped"])[0]
+        raise SetupError(f"Vosk cannot load the model ({reason})")
+
+
+def _load_in_child(engine: str, code: str, path: Path) -> list[str] | None:
+    """Run ``code`` (which loads the model at ``sys.argv[1]``) in a fresh interpreter:
+    None if it loaded, else the lines it wrote to stderr. Raises SetupError on a hang."""
     try:
         result = subprocess.run(
             [sys.executable, "-c", code, str(path)],
@@ -81,13 +91,11 @@ def check_vosk_loads(path: Path) -> None:
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise SetupError(
-            f"Vosk did not finish loading the model in {LOAD_TIMEOUT_S:.0f} s"
+            f"{engine} did not finish loading the model in {LOAD_TIMEOUT_S:.0f} s"
         ) from None
-    if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        kaldi = [line.split(") ", 1)[-1] for line in lines if line.startswith("ERROR (")]
-        reason = (kaldi or lines or [f"exit status {result.returncode}"])[0]
-        raise SetupError(f"Vosk cannot load the model ({reason})")
+    if result.returncode == 0:
+        return None
+    return [line.strip() for line in result.stderr.splitlines() if line.strip()]
 
 
 def _begins_with(path: Path, heads: tuple[bytes, ...]) -> bool:
@@ -150,17 +158,8 @@ def check_whisper_loads(path: Path) -> None:
         "try:\n    load_model(Path(sys.argv[1]))\n"
         "except SetupError as err:\n    sys.exit(str(err))\n"
     )
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", code, str(path)],
-            capture_output=True, text=True, timeout=LOAD_TIMEOUT_S,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise SetupError(
-            f"faster-whisper did not finish loading the model in {LOAD_TIMEOUT_S:.0f} s"
-        ) from None
-    if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    lines = _load_in_child("faster-whisper", code, path)
+    if lines is not None:
         raise SetupError(f"faster-whisper cannot load the model ({(lines or ['?'])[-1]})")
 
 
