@@ -155,3 +155,12 @@ def add_listening_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add_journal_option(parser)
     add_recognizer_options(parser)
+
+
+def add_yes_option(parser: argparse.ArgumentParser) -> None:
+    """Deleting asks first on a terminal; --yes answers for the person (and is needed
+    where there is no one to ask)."""
+    parser.add_argument(
+        "-y", "--yes", action="store_true",
+        help="delete: do not ask first (needed without a terminal)",
+    )  # fmt: skip

@@ -19,6 +19,7 @@ from .common import (
     add_journal_option,
     add_listening_options,
     add_recognizer_options,
+    add_yes_option,
     duration_option,
     list_option,
     named_option,
@@ -212,10 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     history.add_argument("id", nargs="?", metavar="N", help="the session to delete")
     history.add_argument("--all", action="store_true", help="delete: every session")
-    history.add_argument(
-        "-y", "--yes", action="store_true",
-        help="delete: do not ask first (needed without a terminal)",
-    )  # fmt: skip
+    add_yes_option(history)
     add_journal_option(history)
     history.set_defaults(run="history:cmd_history")
 
@@ -252,12 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_journal_option(journal)
     add_recognizer_options(journal)
     journal.add_argument("--pending", action="store_true", help="transcribe: every pending entry")
-    journal.add_argument(
-        "-y",
-        "--yes",
-        action="store_true",
-        help="delete: do not ask first (needed without a terminal)",
-    )
+    add_yes_option(journal)
     journal.set_defaults(run="listen:cmd_journal")
 
     reflect = commands.add_parser(
