@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in python3 python3-venv espeak-ng ffmpeg libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins; do
+for pkg in python3 python3-venv espeak-ng ffmpeg libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv >&2
 fi
 .venv/bin/python -m pip install -q --upgrade pip >&2
-.venv/bin/python -m pip install -q -e ".[dev,neural,whisper]" >&2
+.venv/bin/python -m pip install -q -e ".[dev,neural,whisper,web]" >&2
 
 # Tab completion for bash, for everyone on this machine (when run as root and the folder
 # exists); otherwise: eval "$(selfkind completion bash)" in ~/.bashrc.

@@ -26,6 +26,7 @@ from .common import (
     printable,
     seconds_option,
 )
+from .serve import add_serve_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -372,4 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
     completion.set_defaults(run="doctor:cmd_completion")
+
+    add_serve_parser(commands)
     return parser
