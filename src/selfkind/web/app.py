@@ -247,8 +247,7 @@ async def make_preview(request: Request) -> Response:
     if isinstance(practice, str):
         return JSONResponse({"error": practice}, 400)
     renderer: Renderer = request.app.state.renderer
-    duration_s = practice.script.front.duration_s or practice.low_s
-    job = renderer.request(practice, practice.voice, duration_s)
+    job = renderer.request(practice, practice.voice, None)
     return JSONResponse({"key": job.key, "title": practice.script.title})
 
 

@@ -109,7 +109,7 @@ class GuardMiddleware:
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"cross-origin-resource-policy", b"same-origin"),
                 ]
                 if private:

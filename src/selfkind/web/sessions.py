@@ -106,10 +106,11 @@ def library(own_folder: Path | None) -> tuple[list[Practice], list[tuple[str, st
     return found, broken
 
 
-def session_key(practice: Practice, voice: str, duration_s: float) -> str:
+def session_key(practice: Practice, voice: str, duration_s: float | None) -> str:
     """Names the rendered files: the script's bytes, the voice and the length."""
     digest = hashlib.sha256(practice.source_bytes())
-    digest.update(f"\0{voice}\0{duration_s:.3f}\0{SESSION_FORMAT}".encode())
+    length = "own" if duration_s is None else f"{duration_s:.3f}"
+    digest.update(f"\0{voice}\0{length}\0{SESSION_FORMAT}".encode())
     return digest.hexdigest()[:24]
 
 
@@ -162,7 +163,8 @@ class Renderer:
         with self._lock:
             return self._jobs.get(key)
 
-    def request(self, practice: Practice, voice: str, duration_s: float) -> RenderJob:
+    def request(self, practice: Practice, voice: str, duration_s: float | None) -> RenderJob:
+        """``duration_s`` None: the script's own length (or its shortest)."""
         key = session_key(practice, voice, duration_s)
         with self._lock:
             job = self._jobs.get(key)
@@ -175,7 +177,9 @@ class Renderer:
             self._pool.submit(self._render, job, practice, voice, duration_s)
         return job
 
-    def _render(self, job: RenderJob, practice: Practice, voice: str, duration_s: float) -> None:
+    def _render(
+        self, job: RenderJob, practice: Practice, voice: str, duration_s: float | None
+    ) -> None:
         try:
             audio = session_files(job.key)[0]
             audio.parent.mkdir(parents=True, exist_ok=True)

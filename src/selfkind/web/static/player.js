@@ -209,7 +209,7 @@
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia(
-        { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false,
+        { audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false,
                    autoGainControl: false } });
     } catch (e) {
       offerWriting(step, "This is quiet time: the microphone is not available. You can write your reflection instead.");

@@ -1,0 +1,377 @@
+"""The local web page in a real browser: Debian's Chromium, headless, driven by Selenium
+through chromium-driver, against `selfkind serve` running as its own process on a free
+loopback port. Chromium's fake microphone plays a real person's recording into getUserMedia.
+
+One browser and one server per test process; screenshots go to tests/screenshots/ for a
+person to look at.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from selfkind.journal.store import STATUS_DONE, Entry, Journal
+from selfkind.practices import practice_names
+
+from .conftest import FIXTURES, word_error_rate
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = [
+    pytest.mark.enable_socket,  # loopback only: the server under test and chromium-driver
+    pytest.mark.skipif(
+        not (shutil.which("chromium") and shutil.which("chromedriver")),
+        reason="needs Debian's chromium and chromium-driver (scripts/setup.sh installs them)",
+    ),
+]
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SPOKEN_TRUTH = "go forward ten meters"
+PRACTICE = "self-compassion-break"
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+    token: str
+    printed: str
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request(method, path, body=body or None, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response
+
+    @property
+    def cookie(self) -> str:
+        return f"selfkind_{self.port}={self.token}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(*options: str) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "serve", "--port", str(port), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert process.stdout is not None
+    printed = process.stdout.readline()
+    found = re.search(r"\?token=([A-Za-z0-9_-]+)", printed)
+    assert found, f"no address with a token was printed: {printed!r} {process.stderr.read()}"
+    server = Server(process, port, found.group(1), printed)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            server.request("GET", "/static/app.css")
+            return server
+        except OSError:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the server did not answer in 20 s"
+            time.sleep(0.1)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    server.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    running = start_server()
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def spoken_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real recording with a second of quiet before and eight after, as 48 kHz WAV (what
+    Chromium's fake microphone reads)."""
+    path = tmp_path_factory.mktemp("fake-microphone") / "spoken.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(FIXTURES / "goforward.wav"),
+         "-af", "adelay=1000,apad=pad_dur=8", "-ar", "48000", "-ac", "1", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(server: Server, spoken_wav: Path) -> Iterator[object]:
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "chromium"
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the tests may run as root
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={spoken_wav}%noloop",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.get(f"{server.base}/?token={server.token}")  # the address as printed: the cookie
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver: object, condition: str, timeout_s: float = 30.0) -> object:
+    """Wait until the JavaScript expression is truthy; its value."""
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
+        lambda d: d.execute_script(f"return {condition}")
+    )
+
+
+def screenshot(driver: object, name: str, width: int) -> None:
+    """Save the page at a width; and say whether it fits (no sideways scrolling)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    driver.set_window_size(width, 1000)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(height + 120, 600), 4000))
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}-{width}.png"))
+    driver.set_window_size(1400, 1000)
+    assert overflow <= 1, f"{name} scrolls sideways by {overflow} px at {width} px wide"
+
+
+def start_practice(driver: object, server: Server, seconds: int) -> None:
+    driver.get(f"{server.base}/practice/{PRACTICE}")
+    driver.find_element(By.CSS_SELECTOR, f"#duration option[value='{float(seconds)}']").click()
+    driver.find_element(By.ID, "play").click()
+    wait_for(driver, "document.getElementById('audio').currentTime > 0.3", 120)
+
+
+def test_library_lists_every_practice_with_its_notes(browser: object, server: Server) -> None:
+    browser.get(server.base + "/")
+    cards = browser.find_elements(By.CSS_SELECTOR, ".card")
+    assert len(cards) == len(practice_names())
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert "Self-Compassion Break" in text and "Content note:" in text and "Can be about" in text
+    for width in (360, 1400):
+        screenshot(browser, "library", width)
+
+
+def test_practice_plays_with_captions_chapters_and_keys(browser: object, server: Server) -> None:
+    start_practice(browser, server, 300)
+    assert abs(browser.execute_script("return audio.duration") - 300) < 1.0
+    chapters_shown = browser.execute_script("return window.selfkindPlayer.state.chapters")
+    spoken = [
+        e for e in json.loads(server_manifest(server, browser))["events"] if e["kind"] == "speech"
+    ]
+    # Captions advance with playback: the active cue is the utterance being said.
+    first = wait_for(
+        browser, "audio.textTracks[0].activeCues.length && audio.textTracks[0].activeCues[0].text"
+    )
+    assert first == spoken[0]["text"]
+    assert browser.find_element(By.ID, "caption").text == first
+    # A chapter seeks to its start, and the caption follows.
+    chapters = browser.find_elements(By.CSS_SELECTOR, "#chapters button")
+    assert len(chapters) == len(chapters_shown) >= 3
+    target = chapters_shown[2]
+    chapters[2].click()
+    wait_for(browser, f"Math.abs(audio.currentTime - {target['start_s']}) < 1.5")
+    said_there = next(e["text"] for e in spoken if e["start_s"] >= target["start_s"] - 0.01)
+    shown = wait_for(
+        browser,
+        "audio.textTracks[0].activeCues.length && audio.textTracks[0].activeCues[0].text",
+    )
+    assert shown == said_there
+    # Keys: space pauses, the right arrow moves ten seconds on.
+    body = browser.find_element(By.TAG_NAME, "body")
+    browser.execute_script("document.activeElement.blur()")
+    body.send_keys(Keys.SPACE)
+    wait_for(browser, "audio.paused")
+    before = browser.execute_script("return audio.currentTime")
+    body.send_keys(Keys.ARROW_RIGHT)
+    after = browser.execute_script("return audio.currentTime")
+    assert 9.5 < after - before < 10.5
+    for width in (360, 1400):
+        screenshot(browser, "player", width)
+
+
+def server_manifest(server: Server, browser: object) -> str:
+    key = browser.execute_script("return window.selfkindPlayer.state.key")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", f"/sessions/{key}.json")
+    return connection.getresponse().read().decode()
+
+
+def journal_path(selfkind_home: Path) -> Path:
+    return selfkind_home / "data" / "journal" / "journal.sqlite3"
+
+
+def test_journal_search_finds_a_word_and_delete_removes_it(
+    browser: object, server: Server, selfkind_home: Path, tmp_path: Path
+) -> None:
+    with Journal(journal_path(selfkind_home)) as journal:
+        audio = journal.audio_dir / "web-test-lighthouse.flac"
+        shutil.copy(FIXTURES / "silence.flac", audio)
+        kept = journal.add(
+            Entry(
+                started_at="2026-11-01T08:00:00+00:00",
+                practice="Self-Compassion Break",
+                prompt="What would you say to a friend?",
+                transcript="The lighthouse keeper smiled at the storm.",
+                audio=audio.name,
+                status=STATUS_DONE,
+            )
+        )
+        other = journal.add(
+            Entry(
+                started_at="2026-11-02T08:00:00+00:00",
+                transcript="A quiet walk by the river.",
+                status=STATUS_DONE,
+            )  # fmt: skip
+        )
+    browser.get(server.base + "/journal?q=lighthou")
+    found = [
+        int(e.get_attribute("data-entry")) for e in browser.find_elements(By.CSS_SELECTOR, ".entry")
+    ]
+    assert found == [kept] and other not in found
+    for width in (360, 1400):
+        screenshot(browser, "journal", width)
+    # Journal pages are never kept by a cache, and need the session's cookie.
+    page = server.request("GET", f"/journal/{kept}", {"Cookie": server.cookie})
+    assert page.status == 200 and page.headers["cache-control"] == "no-store"
+    assert server.request("GET", f"/journal/{kept}/audio").status == 403
+    browser.get(f"{server.base}/journal/{kept}")
+    assert "lighthouse keeper" in browser.find_element(By.ID, "transcript").text
+    assert browser.execute_script("return document.getElementById('entry-audio') !== null")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Delete this entry").click()
+    browser.find_element(By.ID, "confirm-delete").click()
+    wait_for(browser, "location.pathname === '/journal'")
+    with Journal(journal_path(selfkind_home)) as journal:
+        assert journal.get(kept) is None and journal.get(other) is not None
+    assert not audio.exists()
+    for path in journal_path(selfkind_home).parent.iterdir():
+        if path.is_file():
+            assert b"lighthouse" not in path.read_bytes(), f"the word is still in {path.name}"
+
+
+def test_a_reflection_spoken_into_the_microphone_is_kept_with_its_words(
+    browser: object, server: Server, selfkind_home: Path
+) -> None:
+    start_practice(browser, server, 300)
+    step = browser.execute_script("return window.selfkindPlayer.state.reflects[0]")
+    browser.execute_script(f"audio.currentTime = {step['start_s']}")
+    wait_for(
+        browser,
+        "document.getElementById('reflection-state').textContent.startsWith('Listening')",
+        20,
+    )
+    entry_id = int(
+        wait_for(
+            browser,
+            "document.getElementById('reflection-entry') &&"
+            " document.getElementById('reflection-entry').dataset.entry",
+            60,
+        )
+    )
+    with Journal(journal_path(selfkind_home)) as journal:
+        entry = journal.get(entry_id)
+        assert entry is not None
+        audio = journal.audio_path(entry)
+    assert entry.prompt == step["text"] and entry.practice == "Self-Compassion Break"
+    assert entry.status == STATUS_DONE and audio is not None and audio.is_file()
+    assert word_error_rate(SPOKEN_TRUTH, entry.transcript) <= 0.5, entry.transcript
+    assert 2.5 < entry.duration_s < 20
+
+
+def test_typed_script_shows_mistakes_at_their_line_and_previews(
+    browser: object, server: Server
+) -> None:
+    browser.get(server.base + "/make")
+    source = browser.find_element(By.ID, "source")
+    source.clear()
+    source.send_keys("---\ntitle: Mine\n---\n# Start\nHello there.\n[pause soon]\n")
+    mistake = WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".mistake")
+    )[0]
+    assert mistake.get_attribute("data-line") == "6", mistake.text
+    mistake.click()
+    line = browser.execute_script(
+        "const s = document.getElementById('source');"
+        " return s.value.slice(0, s.selectionStart).split('\\n').length"
+    )
+    assert line == 6
+    source.clear()
+    source.send_keys("---\ntitle: Mine\n---\n# Start\nHello there.\n[pause 2s]\nGoodbye.\n")
+    wait_for(
+        browser, "document.getElementById('check-state').textContent.startsWith('No mistakes')"
+    )
+    browser.find_element(By.ID, "preview").click()
+    wait_for(browser, "document.getElementById('caption').textContent === 'Hello there.'", 60)
+
+
+def test_requests_without_the_token_or_csrf_are_refused(server: Server) -> None:
+    # On loopback the library is open, the journal is not; nothing changes without CSRF.
+    assert server.request("GET", "/").status == 200
+    assert server.request("GET", "/journal").status == 403
+    assert server.request("POST", "/play", {"Cookie": server.cookie}).status == 403
+    evil = {"Host": "attacker.example", "Cookie": server.cookie}
+    assert server.request("GET", "/journal", evil).status == 421  # DNS rebinding
+    too_big = b"x" * 1_000_001
+    csrf = {"Cookie": server.cookie, "X-CSRF-Token": csrf_of(server)}
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", "/make/check", body=too_big, headers=csrf)
+    answer = json.loads(connection.getresponse().read())
+    assert "larger than 1 MB" in answer["mistakes"][0]["message"]
+    # Beyond loopback, every request needs the token; once given, a cookie carries it.
+    wide = start_server("--host", "0.0.0.0")
+    try:
+        assert "network" in wide.printed
+        assert wide.request("GET", "/").status == 403
+        assert wide.request("GET", "/static/app.css").status == 403
+        assert wide.request("GET", "/?token=wrong").status == 403
+        given = wide.request("GET", f"/?token={wide.token}")
+        assert given.status == 303 and wide.token in given.headers["set-cookie"]
+        assert "HttpOnly" in given.headers["set-cookie"]
+        assert given.headers["location"] == "/"
+        assert wide.request("GET", "/", {"Cookie": wide.cookie}).status == 200
+    finally:
+        stop_server(wide)
+
+
+def csrf_of(server: Server) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", "/")
+    page = connection.getresponse().read().decode()
+    return re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
