@@ -375,3 +375,27 @@ def csrf_of(server: Server) -> str:
     connection.request("GET", "/")
     page = connection.getresponse().read().decode()
     return re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
+
+
+def test_with_the_microphone_refused_a_written_reflection_is_kept(
+    browser: object, server: Server, selfkind_home: Path
+) -> None:
+    start_practice(browser, server, 300)
+    # The person says no to the microphone (the browser's answer, as a refusal gives it).
+    browser.execute_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))"
+    )
+    step = browser.execute_script("return window.selfkindPlayer.state.reflects[0]")
+    browser.execute_script(f"audio.currentTime = {step['start_s']}")
+    box = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "reflection-text"))
+    wait_for(browser, "!document.getElementById('reflection-write').hidden")
+    assert "quiet time" in browser.find_element(By.ID, "reflection-state").text
+    box.send_keys("I would tell my friend that the harbour light is still on.")
+    browser.find_element(By.ID, "reflection-save").click()
+    entry_id = int(wait_for(browser, "document.getElementById('reflection-entry')?.dataset.entry"))
+    with Journal(journal_path(selfkind_home)) as journal:
+        entry = journal.get(entry_id)
+        assert entry is not None and "harbour light" in entry.transcript
+        assert entry.prompt == step["text"] and not entry.audio
+        assert [e.id for e in journal.search("harbour")] == [entry_id]
