@@ -225,18 +225,20 @@
       offerWriting(step, started.error + " You can write instead.");
       return;
     }
+    // The samples are taken on the audio thread (an AudioWorklet), so a busy page never
+    // drops any; the page only converts and sends them.
     const context = new AudioContext();
+    await context.audioWorklet.addModule("/static/capture-worklet.js");
     const source = context.createMediaStreamSource(stream);
-    const processor = context.createScriptProcessor(4096, 1, 1);
+    const capture = new AudioWorkletNode(context, "selfkind-capture");
     const convert = downsampler(context.sampleRate);
     const r = { id: started.id, step: step, listening: true, held: false, chunks: [],
                 stream: stream, context: context, sending: false };
     state.reflection = r;
-    processor.onaudioprocess = (event) => {
-      if (r.listening) r.chunks.push(convert(event.inputBuffer.getChannelData(0)));
+    capture.port.onmessage = (event) => {
+      if (r.listening) r.chunks.push(convert(event.data));
     };
-    source.connect(processor);
-    processor.connect(context.destination);
+    source.connect(capture);
     $("reflection-state").textContent = "Listening… speak when you are ready.";
     $("reflection").classList.add("listening");
     $("reflection-done").hidden = false;
