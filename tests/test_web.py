@@ -191,6 +191,8 @@ def test_library_lists_every_practice_with_its_notes(browser: object, server: Se
 
 def test_practice_plays_with_captions_chapters_and_keys(browser: object, server: Server) -> None:
     start_practice(browser, server, 300)
+    # Focus moves to the player, where the keys work (the Play button would start again).
+    assert browser.execute_script("return document.activeElement.id") == "player"
     assert abs(browser.execute_script("return audio.duration") - 300) < 1.0
     chapters_shown = browser.execute_script("return window.selfkindPlayer.state.chapters")
     spoken = [
@@ -215,8 +217,8 @@ def test_practice_plays_with_captions_chapters_and_keys(browser: object, server:
     )
     assert shown == said_there
     # Keys: space pauses, the right arrow moves ten seconds on.
-    body = browser.find_element(By.TAG_NAME, "body")
-    browser.execute_script("document.activeElement.blur()")
+    browser.execute_script("document.getElementById('player').focus()")  # off the chapter
+    body = browser.switch_to.active_element
     body.send_keys(Keys.SPACE)
     wait_for(browser, "audio.paused")
     before = browser.execute_script("return audio.currentTime")
@@ -399,3 +401,41 @@ def test_with_the_microphone_refused_a_written_reflection_is_kept(
         assert entry is not None and "harbour light" in entry.transcript
         assert entry.prompt == step["text"] and not entry.audio
         assert [e.id for e in journal.search("harbour")] == [entry_id]
+
+
+def test_own_scripts_folder_and_journal_export(
+    server: Server, selfkind_home: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "evening.md").write_text("---\ntitle: My Evening\n---\n# Rest\nGood night.\n")
+    (folder / "broken.md").write_text("---\ntitle: Broken\n---\n[pause soon]\n")
+    own = start_server("--scripts", str(folder))
+    try:
+        status, _, library = fetch(own, "/")
+        assert status == 200 and "My Evening" in library and "/practice/mine/evening.md" in library
+        assert "broken.md" in library and "is not a duration" in library
+        assert fetch(own, "/practice/mine/evening.md")[0] == 200
+        assert fetch(own, "/practice/mine/..%2Fmine%2Fevening.md")[0] == 404
+    finally:
+        stop_server(own)
+    with Journal(journal_path(selfkind_home)) as journal:
+        journal.add(Entry(started_at="2026-11-03T08:00:00+00:00", transcript="Exported words.",
+                          status=STATUS_DONE))  # fmt: skip
+    assert fetch(server, "/journal/export?format=json")[0] == 403
+    status, headers, body = fetch(server, "/journal/export?format=json", {"Cookie": server.cookie})
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert "Exported words." in [e["transcript"] for e in json.loads(body)]
+    status, headers, body = fetch(server, "/journal/export?format=md", {"Cookie": server.cookie})
+    assert "Exported words." in body and "attachment" in headers["content-disposition"]
+
+
+def fetch(
+    server: Server, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    return response.status, response.headers, body

@@ -70,6 +70,8 @@
     track.track.mode = "hidden";  // shown large below the player, by us
     audio.src = "/sessions/" + key + ".mp3";
     $("player").hidden = false;
+    // The keys (space, arrows) work from here at once; the Play button would start again.
+    $("player").focus({ preventScroll: true });
     try { await audio.play(); } catch (e) { /* the person presses play */ }
   }
 
