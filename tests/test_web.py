@@ -170,6 +170,12 @@ def screenshot(driver: object, name: str, width: int) -> None:
     driver.save_screenshot(str(SCREENSHOTS / f"{name}-{width}.png"))
     driver.set_window_size(1400, 1000)
     assert overflow <= 1, f"{name} scrolls sideways by {overflow} px at {width} px wide"
+    unlabelled = driver.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea,"
+        " progress')].filter(e => !(e.labels && e.labels.length) &&"
+        " !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')).map(e => e.id)"
+    )
+    assert unlabelled == [], f"{name} has controls without a label: {unlabelled}"
 
 
 def start_practice(driver: object, server: Server, seconds: int) -> None:
@@ -341,6 +347,8 @@ def test_typed_script_shows_mistakes_at_their_line_and_previews(
     )
     browser.find_element(By.ID, "preview").click()
     wait_for(browser, "document.getElementById('caption').textContent === 'Hello there.'", 60)
+    for width in (360, 1400):
+        screenshot(browser, "make", width)
 
 
 def test_requests_without_the_token_or_csrf_are_refused(server: Server) -> None:
@@ -439,3 +447,19 @@ def fetch(
     body = response.read().decode()
     connection.close()
     return response.status, response.headers, body
+
+
+def test_rendered_sessions_are_trimmed_least_recently_played_first(selfkind_home: Path) -> None:
+    from selfkind.web import sessions
+
+    folder = sessions.sessions_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = [f"{n:024x}" for n in range(3)]
+    for age_s, key in zip((9000, 8000, 7000), keys, strict=True):
+        for path in sessions.session_files(key):
+            path.write_bytes(b"\0" * 1000)
+            os.utime(path, (time.time() - age_s, time.time() - age_s))
+    sessions.played(keys[0])  # played just now: stays
+    sessions.trim_sessions(keys[2], max_bytes=2500)
+    assert sessions.is_rendered(keys[0]) and sessions.is_rendered(keys[2])
+    assert not any(p.exists() for p in sessions.session_files(keys[1]))

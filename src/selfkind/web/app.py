@@ -44,6 +44,7 @@ from .sessions import (
     is_rendered,
     library,
     load_practice,
+    played,
     session_files,
     sessions_dir,
 )
@@ -185,6 +186,8 @@ async def session_file(request: Request) -> Response:
     path = {SESSION_FORMAT: audio, "vtt": captions, "json": manifest}[kind]
     if not path.is_file():
         return PlainTextResponse("Not found", 404)
+    if kind == "json":
+        played(key)  # the player reads the manifest once per play
     return FileResponse(path, media_type=_SESSION_TYPES[kind])
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from ..cache import touch, trim
 from ..errors import SelfkindError
 from ..estimate import estimated_length_range_s
 from ..practices import practice_names, practice_text
@@ -25,6 +26,11 @@ from ..units import format_duration
 SESSION_FORMAT = "mp3"
 """Every browser plays it, and it seeks without reading the whole file."""
 KEY_PATTERN = re.compile(r"^[0-9a-f]{24}$")
+SESSIONS_BYTES = 500 << 20
+"""Rendered sessions kept for the player (about 8 hours of MP3); the least recently played
+go first, and never one played in the last hour."""
+TYPED_KEPT = 50
+"""Typed scripts kept (as files, for their previews), the newest."""
 LENGTH_CHOICES_S = (180, 300, 600, 900, 1200, 1800, 2700, 3600)
 """Round lengths offered when the script can take them (besides its own)."""
 
@@ -124,6 +130,24 @@ def is_rendered(key: str) -> bool:
     return all(path.is_file() for path in session_files(key))
 
 
+def played(key: str) -> None:
+    """Mark a session as just used, so trimming takes others first."""
+    touch(session_files(key)[0])
+
+
+def trim_sessions(keep: str, max_bytes: int = SESSIONS_BYTES) -> None:
+    """Keep the rendered sessions under ``max_bytes`` (and the typed scripts few): the
+    audio of the least recently played goes, then captions and manifests left without it."""
+    folder = sessions_dir()
+    trim(folder, max_bytes, f"*.{SESSION_FORMAT}", keep=[session_files(keep)[0]])
+    for companion in (*folder.glob("*.vtt"), *folder.glob("*.json")):
+        if not companion.with_suffix(f".{SESSION_FORMAT}").exists():
+            companion.unlink(missing_ok=True)
+    typed = sorted((folder / "typed").glob("*.md"), key=lambda p: p.stat().st_mtime)
+    for old in typed[:-TYPED_KEPT]:
+        old.unlink(missing_ok=True)
+
+
 class WebProgress(Progress):
     """Progress the page can read: what is being done and how far it is, 0..1."""
 
@@ -187,6 +211,7 @@ class Renderer:
                 practice.source, audio, SESSION_FORMAT, voice, duration_s,
                 progress=job.progress,
             )  # fmt: skip
+            trim_sessions(job.key)
         except SelfkindError as err:
             job.error = str(err)
         except Exception as err:  # noqa: BLE001 - shown on the page, not lost in a thread
