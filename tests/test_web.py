@@ -42,7 +42,8 @@ pytestmark = [
 ]
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-SPOKEN_TRUTH = "go forward ten meters"
+SPOKEN_TRUTH = (FIXTURES / "goforward.txt").read_text().strip()
+"""A real person's recording (audio_fixtures/goforward.wav, from the shared human-speech set)."""
 PRACTICE = "self-compassion-break"
 
 
