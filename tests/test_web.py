@@ -464,3 +464,18 @@ def test_rendered_sessions_are_trimmed_least_recently_played_first(selfkind_home
     sessions.trim_sessions(keys[2], max_bytes=2500)
     assert sessions.is_rendered(keys[0]) and sessions.is_rendered(keys[2])
     assert not any(p.exists() for p in sessions.session_files(keys[1]))
+
+
+def test_a_port_in_use_is_said_in_one_line() -> None:
+    from .conftest import run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run("serve", "--port", str(port))
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        f"selfkind: cannot listen on 127.0.0.1:{port} (Address already in use);"
+        " choose another with --port"
+    )

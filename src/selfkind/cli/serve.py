@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import threading
 import webbrowser
@@ -66,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     open_and_recover(
         journal_path, on_problem=lambda m: print(f"selfkind: {m}", file=sys.stderr)
     ).close()
+    listening = _listen(args.host, args.port)
     guard = Guard(args.host, args.port)
     engine, model = args.engine, args.model
     app = create_app(
@@ -87,17 +89,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.open:
         threading.Timer(1.0, webbrowser.open, (address,)).start()
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False,
-        server_header=False, proxy_headers=False,
-    )  # fmt: skip
+        app, log_level="warning", access_log=False, server_header=False, proxy_headers=False
+    )
     server = uvicorn.Server(config)
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
-        app.state.reflections.end_all()
-        app.state.renderer.close()
-    if not server.started:
-        raise SetupError(
-            f"could not listen on {args.host}:{args.port} (is the port in use? try --port)"
-        )
+        app.state.renderer.close()  # reflections were kept as the server stopped
+        listening.close()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the address is printed: a port in use is said
+    in one line, not after the address has been shown."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as err:
+        raise UsageError(
+            "--host", f"'{host}' is not an address of this computer ({err.strerror})"
+        ) from None
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+        listening.listen(128)
+    except OSError as err:
+        listening.close()
+        raise SetupError(
+            f"cannot listen on {host}:{port} ({err.strerror}); choose another with --port"
+        ) from None
+    return listening

@@ -214,28 +214,42 @@ class Listener:
         transcript = transcribing.finish() if transcribing is not None else None
         if transcribing is not None:
             self.recognizer_error = transcribing.error
-        final_wait_s = time.monotonic() - stopped
-        if not activity.heard_speech and not (transcript and transcript.text):
-            # Only room sound: there is nothing here the person made, so nothing to keep.
-            recording.discard()
-            duration_s = recording.n_frames / RATE_HZ
-            return ListenResult(0, duration_s, "", "empty", final_wait_s)
-        entry = Entry(
-            started_at=recording.started_at,
-            prompt=self.context.prompt,
-            practice=self.context.practice,
-            session_id=self.context.session_id,
-            duration_s=recording.n_frames / RATE_HZ,
-            transcript=transcript.text if transcript else "",
-            words=[w.__dict__ for w in transcript.words] if transcript else [],
-            engine=transcript.engine if transcript else "",
-            model=transcript.model if transcript else "",
-            status=STATUS_DONE if transcript else STATUS_PENDING,
+        result = keep_heard(
+            self.journal_path, recording, self.context, transcript, activity.heard_speech
         )
-        entry_id = keep_in(self.journal_path, recording.path, entry)
-        return ListenResult(
-            entry_id, entry.duration_s, entry.transcript, entry.status, final_wait_s
-        )
+        result.final_wait_s = time.monotonic() - stopped
+        return result
+
+
+def keep_heard(
+    journal_path: Path | None,
+    recording: PartialRecording,
+    context: Context,
+    transcript: Transcript | None,
+    heard_speech: bool,
+) -> ListenResult:
+    """A finished recording (still claimed by its owner) and its transcript (None if no
+    engine could run: kept as pending) become a journal entry; room sound alone is discarded.
+    The terminal's listener and the web page's reflections both end here."""
+    duration_s = recording.n_frames / RATE_HZ
+    if not heard_speech and not (transcript and transcript.text):
+        # Only room sound: there is nothing here the person made, so nothing to keep.
+        recording.discard()
+        return ListenResult(0, duration_s, "", "empty")
+    entry = Entry(
+        started_at=recording.started_at,
+        prompt=context.prompt,
+        practice=context.practice,
+        session_id=context.session_id,
+        duration_s=duration_s,
+        transcript=transcript.text if transcript else "",
+        words=[w.__dict__ for w in transcript.words] if transcript else [],
+        engine=transcript.engine if transcript else "",
+        model=transcript.model if transcript else "",
+        status=STATUS_DONE if transcript else STATUS_PENDING,
+    )
+    entry_id = keep_in(journal_path, recording.path, entry)
+    return ListenResult(entry_id, entry.duration_s, entry.transcript, entry.status)
 
 
 def _audio_dir(journal_path: Path | None) -> Path:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -434,6 +436,27 @@ async def journal_export(request: Request) -> Response:
     )
 
 
+IDLE_CHECK_S = 10.0
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Reflections whose page went away (closed, asleep) are kept after a minute of no
+    audio, not when the server stops; on stopping, every open one is kept."""
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(IDLE_CHECK_S)
+            await run_in_threadpool(app.state.reflections.end_idle)
+
+    task = asyncio.create_task(sweep())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await run_in_threadpool(app.state.reflections.end_all)
+
+
 def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", library_page),
@@ -456,7 +479,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/journal/{id:int}/delete", entry_delete, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.settings = settings
     app.state.guard = settings.guard
     app.state.renderer = Renderer()

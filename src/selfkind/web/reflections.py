@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..journal.keep import keep_in
-from ..journal.store import STATUS_DONE, STATUS_PENDING, Entry, Journal
-from ..listen.listener import ListenResult, _Transcribing
+from ..journal.store import Journal
+from ..listen.listener import ListenResult, _Transcribing, keep_heard
 from ..listen.recognizers import RATE_HZ, Recognizer
 from ..listen.recording import Context, PartialRecording
 from ..listen.vad import END_SILENCE_S, VoiceActivity
@@ -92,26 +91,10 @@ class BrowserReflection:
             try:
                 recording.finish()
                 transcript = self._transcribing.finish() if self._transcribing else None
-                if not self._activity.heard_speech and not (transcript and transcript.text):
-                    recording.discard()
-                    self.result = ListenResult(0, self.heard_s, "", "empty")
-                    return self.result
-                entry = Entry(
-                    started_at=recording.started_at,
-                    prompt=self.context.prompt,
-                    practice=self.context.practice,
-                    session_id=self.context.session_id,
-                    duration_s=self.heard_s,
-                    transcript=transcript.text if transcript else "",
-                    words=[w.__dict__ for w in transcript.words] if transcript else [],
-                    engine=transcript.engine if transcript else "",
-                    model=transcript.model if transcript else "",
-                    status=STATUS_DONE if transcript else STATUS_PENDING,
-                )
-                entry_id = keep_in(self.journal_path, recording.path, entry)
-                self.result = ListenResult(
-                    entry_id, entry.duration_s, entry.transcript, entry.status
-                )
+                self.result = keep_heard(
+                    self.journal_path, recording, self.context, transcript,
+                    self._activity.heard_speech,
+                )  # fmt: skip
                 return self.result
             finally:
                 recording.release()  # kept, discarded, or left on disk for recovery
