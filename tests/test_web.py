@@ -365,6 +365,17 @@ def test_requests_without_the_token_or_csrf_are_refused(server: Server) -> None:
     connection.request("POST", "/make/check", body=too_big, headers=csrf)
     answer = json.loads(connection.getresponse().read())
     assert "larger than 1 MB" in answer["mistakes"][0]["message"]
+    # A page elsewhere cannot post here, even with the token's cookie and the CSRF token.
+    elsewhere = {**csrf, "Origin": "http://attacker.example"}
+    assert server.request("POST", "/make/check", elsewhere, b"x").status == 403
+    assert server.request("POST", "/make/check", csrf, b"x").status == 200
+    # No CORS: nothing tells a browser that another site may read the answers.
+    assert (
+        server.request("GET", "/", {"Origin": "http://attacker.example"}).getheader(
+            "access-control-allow-origin"
+        )
+        is None
+    )
     # Beyond loopback, every request needs the token; once given, a cookie carries it.
     wide = start_server("--host", "0.0.0.0")
     try:

@@ -287,14 +287,22 @@
   // Choosing and starting a practice ---------------------------------------------------------
 
   async function start(requestPlay) {
-    problem("");
-    state.pressedAt = performance.now();
-    window.selfkindTimes = {};
-    const answer = await requestPlay();
-    if (answer.error || answer.mistakes) { problem(answer.error || "The script has mistakes."); return; }
-    if (await waitForRender(answer.key)) {
-      window.selfkindTimes.rendered = performance.now() - state.pressedAt;
-      await load(answer.key, answer.title || state.practiceTitle || "");
+    if (state.starting) return;  // one press at a time
+    state.starting = true;
+    document.querySelectorAll("#play, #preview").forEach((b) => b.setAttribute("aria-disabled", "true"));
+    try {
+      problem("");
+      state.pressedAt = performance.now();
+      window.selfkindTimes = {};
+      const answer = await requestPlay();
+      if (answer.error || answer.mistakes) { problem(answer.error || "The script has mistakes."); return; }
+      if (await waitForRender(answer.key)) {
+        window.selfkindTimes.rendered = performance.now() - state.pressedAt;
+        await load(answer.key, answer.title || state.practiceTitle || "");
+      }
+    } finally {
+      state.starting = false;
+      document.querySelectorAll("#play, #preview").forEach((b) => b.removeAttribute("aria-disabled"));
     }
   }
   window.selfkindPlayer = { start: start, post: post, state: state };
