@@ -335,6 +335,9 @@ def test_typed_script_shows_mistakes_at_their_line_and_previews(
         lambda d: d.find_elements(By.CSS_SELECTOR, ".mistake")
     )[0]
     assert mistake.get_attribute("data-line") == "6", mistake.text
+    marked = browser.find_elements(By.CSS_SELECTOR, "#gutter .bad")
+    assert [m.get_attribute("data-line") for m in marked] == ["6"]
+    screenshot(browser, "make-mistake", 1400)
     mistake.click()
     line = browser.execute_script(
         "const s = document.getElementById('source');"

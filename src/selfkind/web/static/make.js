@@ -14,6 +14,23 @@
     source.setSelectionRange(offset, offset);
   }
 
+  // Line numbers beside the text, a mistake's line marked there (the list below says what).
+  const gutter = $("gutter");
+  let badLines = new Set();
+  function drawGutter() {
+    const count = source.value.split("\n").length;
+    gutter.replaceChildren();
+    for (let n = 1; n <= count; n++) {
+      const line = document.createElement("span");
+      line.textContent = (badLines.has(n) ? "✗ " : "") + n + "\n";
+      if (badLines.has(n)) line.className = "bad";
+      line.dataset.line = n;
+      gutter.appendChild(line);
+    }
+    gutter.scrollTop = source.scrollTop;
+  }
+  source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
+
   async function check() {
     const mine = ++asked;
     const answer = await window.selfkindPlayer.post("/make/check", source.value);
@@ -21,6 +38,8 @@
     const list = $("mistakes");
     list.replaceChildren();
     const mistakes = answer.mistakes || [];
+    badLines = new Set(mistakes.map((m) => m.line).filter((n) => n > 0));
+    drawGutter();
     source.setAttribute("aria-invalid", mistakes.length ? "true" : "false");
     for (const m of mistakes) {
       const item = document.createElement("li");
@@ -39,11 +58,13 @@
   }
 
   source.addEventListener("input", () => {
+    drawGutter();
     clearTimeout(timer);
     timer = setTimeout(check, 300);
   });
   $("preview").addEventListener("click", () => {
     window.selfkindPlayer.start(() => window.selfkindPlayer.post("/make/preview", source.value));
   });
+  drawGutter();
   check();
 })();
