@@ -210,7 +210,7 @@ def test_practice_plays_with_captions_chapters_and_keys(browser: object, server:
         browser, "audio.textTracks[0].activeCues.length && audio.textTracks[0].activeCues[0].text"
     )
     assert first == spoken[0]["text"]
-    assert browser.find_element(By.ID, "caption").text == first
+    wait_for(browser, f"document.getElementById('caption').textContent === {json.dumps(first)}", 5)
     # A chapter seeks to its start, and the caption follows.
     chapters = browser.find_elements(By.CSS_SELECTOR, "#chapters button")
     assert len(chapters) == len(chapters_shown) >= 3
@@ -218,11 +218,16 @@ def test_practice_plays_with_captions_chapters_and_keys(browser: object, server:
     chapters[2].click()
     wait_for(browser, f"Math.abs(audio.currentTime - {target['start_s']}) < 1.5")
     said_there = next(e["text"] for e in spoken if e["start_s"] >= target["start_s"] - 0.01)
-    shown = wait_for(
+    # (the cue changes a moment after the seek: wait for the one said there, then the page)
+    wait_for(
         browser,
-        "audio.textTracks[0].activeCues.length && audio.textTracks[0].activeCues[0].text",
+        "audio.textTracks[0].activeCues.length && audio.textTracks[0].activeCues[0].text"
+        f" === {json.dumps(said_there)}",
+        10,
     )
-    assert shown == said_there
+    wait_for(
+        browser, f"document.getElementById('caption').textContent === {json.dumps(said_there)}", 5
+    )
     # Keys: space pauses, the right arrow moves ten seconds on.
     browser.execute_script("document.getElementById('player').focus()")  # off the chapter
     body = browser.switch_to.active_element

@@ -155,11 +155,14 @@ async def play(request: Request) -> Response:
 
 async def render_state(request: Request) -> JSONResponse:
     key = request.path_params["key"]
+    audio = f"/sessions/{key}.{SESSION_FORMAT}"
     renderer: Renderer = request.app.state.renderer
     job = renderer.job(key)
     if job is None:
         if is_rendered(key):
-            return JSONResponse({"key": key, "ready": True, "fraction": 1.0, "label": "Ready"})
+            return JSONResponse(
+                {"key": key, "ready": True, "fraction": 1.0, "label": "Ready", "audio": audio}
+            )
         return JSONResponse({"error": "no such session"}, 404)
     ready = job.finished and job.error is None and is_rendered(key)
     return JSONResponse(
@@ -169,12 +172,13 @@ async def render_state(request: Request) -> JSONResponse:
             "error": job.error,
             "label": "Ready" if ready else job.progress.label,
             "fraction": 1.0 if ready else job.progress.fraction,
+            "audio": audio,
         }
     )
 
 
 _SESSION_TYPES = {
-    SESSION_FORMAT: "audio/mpeg",
+    SESSION_FORMAT: {"wav": "audio/wav", "mp3": "audio/mpeg"}[SESSION_FORMAT],
     "vtt": "text/vtt; charset=utf-8",
     "json": "application/json",
 }

@@ -34,7 +34,7 @@
       if (s.error) { box.hidden = true; problem(s.error); return false; }
       $("progress-label").textContent = s.label;
       $("progress-bar").value = s.fraction || 0;
-      if (s.ready) { box.hidden = true; return true; }
+      if (s.ready) { box.hidden = true; return s.audio; }
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -44,7 +44,7 @@
     return m + ":" + String(s).padStart(2, "0");
   }
 
-  async function load(key, practice) {
+  async function load(key, audioUrl, practice) {
     state.key = key;
     state.practice = practice;
     state.sessionId = "web-" + key.slice(0, 8) + "-" + Date.now();
@@ -68,7 +68,7 @@
     });
     track.src = "/sessions/" + key + ".vtt";
     track.track.mode = "hidden";  // shown large below the player, by us
-    audio.src = "/sessions/" + key + ".mp3";
+    audio.src = audioUrl;
     $("player").hidden = false;
     // The keys (space, arrows) work from here at once; the Play button would start again.
     $("player").focus({ preventScroll: true });
@@ -296,9 +296,10 @@
       window.selfkindTimes = {};
       const answer = await requestPlay();
       if (answer.error || answer.mistakes) { problem(answer.error || "The script has mistakes."); return; }
-      if (await waitForRender(answer.key)) {
+      const audioUrl = await waitForRender(answer.key);
+      if (audioUrl) {
         window.selfkindTimes.rendered = performance.now() - state.pressedAt;
-        await load(answer.key, answer.title || state.practiceTitle || "");
+        await load(answer.key, audioUrl, answer.title || state.practiceTitle || "");
       }
     } finally {
       state.starting = false;
