@@ -26,7 +26,8 @@ import pytest
 from selfkind.journal.store import STATUS_DONE, Entry, Journal
 from selfkind.practices import practice_names
 
-from .conftest import FIXTURES, word_error_rate
+from .conftest import FIXTURES
+from .speech import word_error_rate
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -325,7 +326,11 @@ def test_a_reflection_spoken_into_the_microphone_is_kept_with_its_words(
         audio = journal.audio_path(entry)
     assert entry.prompt == step["text"] and entry.practice == "Self-Compassion Break"
     assert entry.status == STATUS_DONE and audio is not None and audio.is_file()
-    assert word_error_rate(SPOKEN_TRUTH, entry.transcript) <= 0.5, entry.transcript
+    # Whisper (the dev set-up installs it) as the terminal's capture tests bound it; PocketSphinx
+    # hears "go forward ten years" in the file itself, so a quarter wrong is its best.
+    bound = 0.15 if entry.engine == "whisper" else 0.5
+    error_rate = word_error_rate([(SPOKEN_TRUTH, entry.transcript)])
+    assert error_rate <= bound, (entry.engine, entry.transcript)
     assert 2.5 < entry.duration_s < 20
 
 

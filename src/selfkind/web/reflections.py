@@ -19,7 +19,7 @@ from ..journal.store import Journal
 from ..listen.listener import ListenResult, _Transcribing, keep_heard
 from ..listen.recognizers import RATE_HZ, Recognizer
 from ..listen.recording import Context, PartialRecording
-from ..listen.vad import END_SILENCE_S, VoiceActivity
+from ..listen.vad import END_SILENCE_S, open_detector
 
 MAX_REFLECTION_S = 600.0
 """A reflection longer than this is ended (and kept): the browser may have been forgotten."""
@@ -46,7 +46,7 @@ class BrowserReflection:
         with Journal(self.journal_path) as journal:
             audio_dir = journal.audio_dir
         self._recording = PartialRecording(audio_dir, self.context)
-        self._activity = VoiceActivity(self.end_silence_s)
+        self._activity = open_detector(self.end_silence_s)  # Silero if installed, as the guide's
         self._transcribing = (
             _Transcribing(self.make_recognizer, self._on_partial) if self.make_recognizer else None
         )
