@@ -503,3 +503,61 @@ def test_a_port_in_use_is_said_in_one_line() -> None:
         f"selfkind: cannot listen on 127.0.0.1:{port} (Address already in use);"
         " choose another with --port"
     )
+
+
+def test_write_edit_and_the_history_of_sessions(
+    browser: object, server: Server, selfkind_home: Path
+) -> None:
+    from selfkind.journal.history import History
+    from selfkind.journal.written import WRITTEN
+
+    # Write: a reflection typed on the journal page, kept by the library's keep_written.
+    browser.get(server.base + "/journal")
+    browser.find_element(By.ID, "write-new").click()
+    browser.find_element(By.ID, "text").send_keys("The kettle sang while I rested.")
+    browser.find_element(By.ID, "save").click()
+    wait_for(browser, "/^\\/journal\\/\\d+$/.test(location.pathname)")
+    entry_id = int(browser.current_url.rsplit("/", 1)[1])
+    assert "kettle sang" in browser.find_element(By.ID, "transcript").text
+    # Edit: the person's words replace the text; the first text is kept aside and shown.
+    browser.find_element(By.ID, "edit").click()
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys("The kettle sang while I rested, and I let it.")
+    browser.find_element(By.ID, "save").click()
+    wait_for(browser, f"location.pathname === '/journal/{entry_id}'")
+    assert "and I let it" in browser.find_element(By.ID, "transcript").text
+    assert "first heard as" in browser.find_element(By.TAG_NAME, "main").text
+    with Journal(journal_path(selfkind_home)) as journal:
+        entry = journal.get(entry_id)
+        assert entry is not None and entry.engine == WRITTEN
+        assert entry.transcript == "The kettle sang while I rested, and I let it."
+        assert journal.original(entry_id) == "The kettle sang while I rested."
+        before = len(History(journal).sittings())
+    # History: a session played for a few seconds, then left, is kept as it went.
+    start_practice(browser, server, 300)
+    wait_for(browser, "audio.currentTime > 2.5", 20)
+    browser.get(server.base + "/journal/history")  # leaving the player sends it (a beacon)
+    deadline = time.monotonic() + 10
+    while True:
+        with Journal(journal_path(selfkind_home)) as journal:
+            sittings = History(journal).sittings()
+        if len(sittings) > before or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(sittings) == before + 1
+    sitting = sittings[-1]
+    assert sitting.practice == "Self-Compassion Break" and abs(sitting.length_s - 300) < 1
+    assert 1.5 < sitting.heard_s < 30 and sitting.stopped_in == "Arriving"
+    browser.refresh()
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert "Self-Compassion Break" in text and "streak" not in text.replace("no streaks", "")
+    for width in (360, 1400):
+        screenshot(browser, "history", width)
+    # Removing a session asks once, then it is gone (the reflections stay).
+    browser.find_element(By.CSS_SELECTOR, f"[data-sitting='{sitting.id}'] a.danger").click()
+    browser.find_element(By.ID, "confirm-remove").click()
+    wait_for(browser, "location.pathname === '/journal/history'")
+    with Journal(journal_path(selfkind_home)) as journal:
+        assert sitting.id not in [s.id for s in History(journal).sittings()]
+        assert journal.get(entry_id) is not None

@@ -29,7 +29,9 @@ from starlette.staticfiles import StaticFiles
 from ..engines import unavailable_reason
 from ..errors import ScriptError, ScriptErrors, SelfkindError
 from ..journal.export import export_json, export_markdown
-from ..journal.store import STATUS_DONE, Entry, Journal
+from ..journal.history import KIND_GUIDE, History, Sitting, by_week
+from ..journal.store import Entry, Journal
+from ..journal.written import keep_written, now_iso
 from ..listen.recognizers import Recognizer
 from ..listen.recording import Context
 from ..render import resolve_voice
@@ -357,7 +359,8 @@ async def entry_page(request: Request) -> HTMLResponse:
     entry, has_audio = await run_in_threadpool(_entry, settings, request.path_params["id"])
     if entry is None:
         return page(request, "missing.html", 404, what="journal entry")
-    return page(request, "entry.html", entry=entry, has_audio=has_audio)
+    _, original = await run_in_threadpool(_entry_and_original, settings, entry.id)
+    return page(request, "entry.html", entry=entry, has_audio=has_audio, original=original)
 
 
 async def entry_audio(request: Request) -> Response:
@@ -409,19 +412,15 @@ async def journal_write(request: Request) -> Response:
         return JSONResponse({"error": "write something first"}, 400)
     if len(text.encode()) > MAX_TEXT_BYTES:
         return JSONResponse({"error": "a reflection holds at most 100 kB of text"}, 400)
-    entry = Entry(
-        started_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        practice=str(form.get("practice", ""))[:200],
-        prompt=str(form.get("prompt", ""))[:2000],
-        session_id=str(form.get("session_id", ""))[:100],
-        transcript=text,
-        engine="written",
-        status=STATUS_DONE,
-    )
 
     def add() -> int:
         with Journal(settings.journal_path) as journal:
-            return journal.add(entry)
+            return keep_written(
+                journal,
+                text,
+                prompt=str(form.get("prompt", ""))[:2000],
+                practice=str(form.get("practice", ""))[:200],
+            )
 
     return JSONResponse({"entry": await run_in_threadpool(add)})
 
@@ -461,6 +460,147 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(app.state.reflections.end_all)
 
 
+def _form_text(value: object) -> str | None:
+    """A text field, or None when empty or too long to be a reflection."""
+    text = str(value or "").replace("\r\n", "\n").strip()
+    return text if text and len(text.encode()) <= MAX_TEXT_BYTES else None
+
+
+async def new_entry_page(request: Request) -> HTMLResponse:
+    return page(request, "write.html", entry=None, original=None, problem=None)
+
+
+async def new_entry(request: Request) -> Response:
+    """A reflection written on the journal page (the library's keep_written)."""
+    if not await check_csrf(request):
+        return _refused()
+    settings: Settings = request.app.state.settings
+    form = await request.form()
+    text = _form_text(form.get("text"))
+    if text is None:
+        problem = "Write something first (at most 100 kB)."
+        return page(request, "write.html", 400, entry=None, original=None, problem=problem)
+
+    def add() -> int:
+        with Journal(settings.journal_path) as journal:
+            return keep_written(journal, text)
+
+    return RedirectResponse(f"/journal/{await run_in_threadpool(add)}", 303)
+
+
+def _entry_and_original(settings: Settings, entry_id: int) -> tuple[Entry | None, str | None]:
+    with Journal(settings.journal_path) as journal:
+        return journal.get(entry_id), journal.original(entry_id)
+
+
+async def edit_entry_page(request: Request) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    entry, original = await run_in_threadpool(
+        _entry_and_original, settings, request.path_params["id"]
+    )
+    if entry is None:
+        return page(request, "missing.html", 404, what="journal entry")
+    return page(request, "write.html", entry=entry, original=original, problem=None)
+
+
+async def edit_entry(request: Request) -> Response:
+    """The person's own words in place of what was heard (the first text is kept aside)."""
+    if not await check_csrf(request):
+        return _refused()
+    settings: Settings = request.app.state.settings
+    entry_id = request.path_params["id"]
+    form = await request.form()
+    text = _form_text(form.get("text"))
+    if text is None:
+        entry, original = await run_in_threadpool(_entry_and_original, settings, entry_id)
+        problem = "Write something first (at most 100 kB); to remove the entry, delete it."
+        return page(request, "write.html", 400, entry=entry, original=original, problem=problem)
+
+    def correct() -> bool:
+        with Journal(settings.journal_path) as journal:
+            return journal.correct(entry_id, text, now_iso())
+
+    if not await run_in_threadpool(correct):
+        return page(request, "missing.html", 404, what="journal entry")
+    return RedirectResponse(f"/journal/{entry_id}", 303)
+
+
+async def history_page(request: Request) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+
+    def weeks() -> list[object]:
+        with Journal(settings.journal_path) as journal:
+            return list(reversed(by_week(History(journal).sittings())))
+
+    return page(request, "history.html", weeks=await run_in_threadpool(weeks))
+
+
+async def history_add(request: Request) -> Response:
+    """A session played on the page, as it happened (sent when it ends or the page is left)."""
+    if not await check_csrf(request):
+        return _refused()
+    settings: Settings = request.app.state.settings
+    form = await request.form()
+    try:
+        length_s = float(str(form.get("length_s", "")))
+        heard_s = min(float(str(form.get("heard_s", ""))), length_s)
+        stopped = form.get("stopped_at_s")
+        stopped_at_s = float(str(stopped)) if stopped not in (None, "") else None
+        reflections = int(str(form.get("reflections", "0")))
+        elapsed_s = min(max(float(str(form.get("elapsed_s", "0"))), 0.0), 86400.0)
+    except ValueError:
+        return JSONResponse({"error": "length_s and heard_s are numbers"}, 400)
+    if heard_s < 1:
+        return JSONResponse({"kept": 0})  # pressed play and left at once: nothing to keep
+    ended = dt.datetime.now().astimezone()
+    sitting = Sitting(
+        started_at=(ended - dt.timedelta(seconds=elapsed_s)).isoformat(timespec="seconds"),
+        ended_at=ended.isoformat(timespec="seconds"),
+        kind=KIND_GUIDE,
+        practice=str(form.get("practice", ""))[:200],
+        length_s=length_s,
+        heard_s=round(heard_s, 1),
+        source=str(form.get("source", ""))[:200],
+        options={"duration_s": length_s, "voice": str(form.get("voice", ""))[:50]},
+        reflections=reflections,
+        stopped_at_s=stopped_at_s,
+        stopped_in=str(form.get("stopped_in", ""))[:200],
+    )
+
+    def add() -> int:
+        with Journal(settings.journal_path) as journal:
+            return History(journal).add(sitting)
+
+    return JSONResponse({"kept": await run_in_threadpool(add)})
+
+
+async def history_delete_page(request: Request) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+
+    def find() -> Sitting | None:
+        with Journal(settings.journal_path) as journal:
+            wanted = request.path_params["id"]
+            return next((s for s in History(journal).sittings() if s.id == wanted), None)
+
+    sitting = await run_in_threadpool(find)
+    if sitting is None:
+        return page(request, "missing.html", 404, what="session")
+    return page(request, "history-delete.html", sitting=sitting)
+
+
+async def history_delete(request: Request) -> Response:
+    if not await check_csrf(request):
+        return _refused()
+    settings: Settings = request.app.state.settings
+
+    def delete() -> int:
+        with Journal(settings.journal_path) as journal:
+            return History(journal).delete(request.path_params["id"])
+
+    await run_in_threadpool(delete)
+    return RedirectResponse("/journal/history", 303)
+
+
 def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", library_page),
@@ -477,6 +617,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/journal", journal_page),
         Route("/journal/export", journal_export),
         Route("/journal/write", journal_write, methods=["POST"]),
+        Route("/journal/new", new_entry_page),
+        Route("/journal/new", new_entry, methods=["POST"]),
+        Route("/journal/history", history_page),
+        Route("/journal/history", history_add, methods=["POST"]),
+        Route("/journal/history/{id:int}/delete", history_delete_page),
+        Route("/journal/history/{id:int}/delete", history_delete, methods=["POST"]),
+        Route("/journal/{id:int}/edit", edit_entry_page),
+        Route("/journal/{id:int}/edit", edit_entry, methods=["POST"]),
         Route("/journal/{id:int}", entry_page),
         Route("/journal/{id:int}/audio", entry_audio),
         Route("/journal/{id:int}/delete", entry_delete_page),

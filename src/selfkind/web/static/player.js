@@ -6,7 +6,8 @@
   const $ = (id) => document.getElementById(id);
   const audio = $("audio");
   const track = $("captions-track");
-  const state = { key: null, sessionId: "", practice: "", reflects: [], chapters: [],
+  const state = { heardS: 0, lastLook: null, historySent: false, kept: 0, startedAt: 0,
+                  key: null, sessionId: "", practice: "", reflects: [], chapters: [],
                   handled: new Set(), reflection: null, pressedAt: 0 };
   window.selfkindTimes = {};  // for measuring: press to first sound
 
@@ -49,6 +50,9 @@
     state.practice = practice;
     state.sessionId = "web-" + key.slice(0, 8) + "-" + Date.now();
     state.handled = new Set();
+    sendHistory(false);  // a session replaced by another is kept as it went
+    state.heardS = 0; state.lastLook = null; state.historySent = false; state.kept = 0;
+    state.startedAt = performance.now();
     const manifest = await (await fetch("/sessions/" + key + ".json")).json();
     state.chapters = manifest.events.filter((e) => e.kind === "section");
     state.reflects = manifest.events.filter((e) => e.kind === "reflect");
@@ -91,7 +95,40 @@
     }
   });
 
+  // The history: time actually played (steady progress; a pause or a skip adds nothing, as
+  // the terminal's HeardClock), sent once when the session ends or the page is left.
+  function lookHeard() {
+    const t = audio.currentTime;
+    if (state.lastLook !== null && t - state.lastLook > 0 && t - state.lastLook <= 2) {
+      state.heardS += t - state.lastLook;
+    }
+    state.lastLook = t;
+  }
+  function sendHistory(ended) {
+    if (!state.key || state.historySent || state.heardS < 1) return;
+    state.historySent = true;
+    const form = new FormData();
+    form.append("csrf", csrf);
+    form.append("practice", state.practiceTitle || state.practice || "");
+    form.append("source", state.source || "");
+    form.append("voice", state.voice || "");
+    form.append("elapsed_s", String((performance.now() - state.startedAt) / 1000));
+    form.append("length_s", String(audio.duration || 0));
+    form.append("heard_s", String(state.heardS));
+    form.append("reflections", String(state.kept));
+    if (!ended) {
+      const t = audio.currentTime;
+      const part = [...state.chapters].reverse().find((c) => c.start_s <= t + 0.05);
+      form.append("stopped_at_s", String(part ? part.start_s : 0));
+      form.append("stopped_in", part ? part.text : "");
+    }
+    navigator.sendBeacon("/journal/history", form);
+  }
+  audio.addEventListener("ended", () => sendHistory(true));
+  window.addEventListener("pagehide", () => sendHistory(false));
+
   audio.addEventListener("timeupdate", () => {
+    lookHeard();
     const t = audio.currentTime;
     const current = state.chapters.reduce((at, c, i) => (c.start_s <= t + 0.05 ? i : at), -1);
     document.querySelectorAll("#chapters button").forEach((b, i) => {
@@ -189,6 +226,7 @@
   }
 
   function kept(entryId, text) {
+    state.kept += 1;
     const el = $("reflection-state");
     el.replaceChildren();
     el.append("Kept in your journal. ");
@@ -313,6 +351,8 @@
     state.practiceTitle = document.querySelector("h1").textContent;
     choose.addEventListener("submit", (event) => {
       event.preventDefault();
+      state.source = choose.dataset.practice;
+      state.voice = $("voice").value;
       start(() => {
         const form = new FormData(choose);
         form.append("practice", choose.dataset.practice);
