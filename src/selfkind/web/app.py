@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from ..engines import unavailable_reason
 from ..errors import ScriptError, ScriptErrors, SelfkindError
 from ..journal.export import export_json, export_markdown
-from ..journal.history import KIND_GUIDE, History, Sitting, by_week
+from ..journal.history import KIND_GUIDE, History, Sitting, by_week, sessions_markdown
 from ..journal.store import Entry, Journal
 from ..journal.written import keep_written, now_iso
 from ..listen.recognizers import Recognizer
@@ -426,14 +426,23 @@ async def journal_write(request: Request) -> Response:
 
 
 async def journal_export(request: Request) -> Response:
+    """The journal as ``selfkind journal export`` writes it (Markdown with the history)."""
     settings: Settings = request.app.state.settings
-    fmt = request.query_params.get("format", "md")
-    entries = await run_in_threadpool(_entries, settings, "")
-    entries.reverse()  # a diary reads oldest first
-    if fmt == "json":
-        body, media, name = export_json(entries), "application/json", "journal.json"
-    else:
-        body, media, name = export_markdown(entries), "text/markdown; charset=utf-8", "journal.md"
+    as_json = request.query_params.get("format", "md") == "json"
+
+    def export() -> str:
+        with Journal(settings.journal_path) as journal:
+            entries = journal.entries()
+            if as_json:
+                return export_json(entries)
+            return export_markdown(entries) + sessions_markdown(History(journal).sittings())
+
+    body = await run_in_threadpool(export)
+    media, name = (
+        ("application/json", "journal.json")
+        if as_json
+        else ("text/markdown; charset=utf-8", "journal.md")
+    )
     return Response(
         body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
     )
