@@ -561,3 +561,47 @@ def test_write_edit_and_the_history_of_sessions(
     with Journal(journal_path(selfkind_home)) as journal:
         assert sitting.id not in [s.id for s in History(journal).sittings()]
         assert journal.get(entry_id) is not None
+
+
+def test_a_reflection_cut_off_by_a_crash_is_recovered(tmp_path: Path) -> None:
+    """The audio goes to disk as it arrives: a server killed mid-sentence loses nothing."""
+    from selfkind.journal.keep import open_journal
+    from selfkind.journal.store import STATUS_PENDING
+
+    from .speech import decode_16k
+
+    journal_file = tmp_path / "journal.sqlite3"
+    crashing = start_server("--journal", str(journal_file))
+    try:
+        csrf = csrf_of(crashing)
+        headers = {"Cookie": crashing.cookie, "X-CSRF-Token": csrf}
+        form = "prompt=What+would+you+say%3F&practice=Test&session_id=s1"
+        started = post_json(
+            crashing, "/reflections", form.encode(),
+            {**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        speech = decode_16k(FIXTURES / "goforward.wav")
+        pcm = (speech * 32767).astype("<i2").tobytes()
+        for start in range(0, len(pcm), 8000):  # quarter seconds, as the page sends them
+            post_json(
+                crashing, f"/reflections/{started['id']}/audio", pcm[start : start + 8000], headers
+            )
+    finally:
+        crashing.process.kill()  # no goodbye: as a crash or a power cut
+        crashing.process.wait(10)
+    with open_journal(journal_file) as journal:
+        entries = journal.entries()
+        assert len(entries) == 1 and entries[0].status == STATUS_PENDING
+        assert entries[0].prompt == "What would you say?"
+        assert abs(entries[0].duration_s - speech.size / 16000) < 0.05
+        assert journal.audio_path(entries[0]).is_file()
+
+
+def post_json(server: Server, path: str, body: bytes, headers: dict[str, str]) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("POST", path, body=body, headers=headers)
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 200, answer
+    return answer
