@@ -38,7 +38,7 @@ class ListenResult:
     """From the end of listening to the final transcript, in seconds."""
 
 
-class _Transcribing:
+class Transcribing:
     """Recognition beside the recording, in a thread of its own: loading a model, or
     falling behind, never delays what goes to disk or the end-of-speech decision."""
 
@@ -180,7 +180,7 @@ class Listener:
             self._microphone.close()
             raise
         transcribing = (
-            _Transcribing(self.make_recognizer, self.on_partial) if self.make_recognizer else None
+            Transcribing(self.make_recognizer, self.on_partial) if self.make_recognizer else None
         )
 
         def take(block: np.ndarray) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..journal.store import Journal
-from ..listen.listener import ListenResult, _Transcribing, keep_heard
+from ..listen.listener import ListenResult, Transcribing, keep_heard
 from ..listen.recognizers import RATE_HZ, Recognizer
 from ..listen.recording import Context, PartialRecording
 from ..listen.vad import END_SILENCE_S, open_detector
@@ -48,7 +48,7 @@ class BrowserReflection:
         self._recording = PartialRecording(audio_dir, self.context)
         self._activity = open_detector(self.end_silence_s)  # Silero if installed, as the guide's
         self._transcribing = (
-            _Transcribing(self.make_recognizer, self._on_partial) if self.make_recognizer else None
+            Transcribing(self.make_recognizer, self._on_partial) if self.make_recognizer else None
         )
         self._lock = threading.Lock()
         self._odd = b""
