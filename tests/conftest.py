@@ -177,3 +177,13 @@ class Recorder:
         self._reader.join(timeout=10)
         data = b"".join(self._chunks)
         return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that play or listen in real time run one after another in one test process
+    (xdist's "live" group), beside the other process's computing: two live sessions at
+    once, each with a recognizer, could starve each other on two cores and make the sound
+    fall behind, which those tests measure."""
+    for item in items:
+        if {"sound_server", "microphone"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("live"))
