@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +159,134 @@ def test_no_output_device_is_one_clear_line(tmp_path: Path) -> None:
 def test_guide_commands_have_help(command: tuple[str, ...]) -> None:
     code, out, _ = run(*command)
     assert code == 0 and "usage: selfkind" in out
+
+
+def _start_guide(script: Path, *options: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "selfkind", "guide", str(script), "--delay", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen, wanted: str, timeout_s: float) -> str:
+    """Read the guide's stdout (unbuffered) until it holds ``wanted``; what was read."""
+    assert process.stdout is not None
+    return _read_until(process.stdout.fileno(), wanted, timeout_s)
+
+
+def _exit_time_s(process: subprocess.Popen, since: float, timeout_s: float = 10.0) -> float:
+    """Seconds from ``since`` until the process ended (killing it after ``timeout_s``)."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return float("inf")
+    return time.monotonic() - since
+
+
+RAW_LIBRARY_LINES = ("Expression '", "ALSA lib", "pa_linux_alsa", "Traceback")
+
+
+@pytest.fixture()
+def suspendable_sink(sound_server: str) -> Iterator[str]:
+    """The test server's sink, resumed however the test ends (later tests play into it)."""
+    yield sound_server
+    subprocess.run(["pactl", "suspend-sink", sound_server, "0"], check=True)
+
+
+def test_suspended_sink_is_reported_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
+    script = tmp_path / "long.md"
+    script.write_text(LONG)
+    prepare_session(load_script(str(script)))
+    process = _start_guide(script)
+    try:
+        assert "The first part." in _wait_for_line(process, "The first part.", 20)
+        time.sleep(2.0)  # well under way: past PulseAudio's slow start
+        subprocess.run(["pactl", "suspend-sink", suspendable_sink, "1"], check=True)
+        suspended = time.monotonic()
+        took_s = _exit_time_s(process, suspended)
+    finally:
+        process.kill()
+    out, err = process.communicate()
+    assert took_s <= 2.0, took_s
+    assert process.returncode == 1, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "suspended" in err, err
+    assert "completely fine" not in out
+
+
+def test_ctrl_c_on_a_suspended_sink_exits_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
+    script = tmp_path / "long.md"
+    script.write_text(LONG)
+    prepare_session(load_script(str(script)))
+    process = _start_guide(script)
+    try:
+        assert "The first part." in _wait_for_line(process, "The first part.", 20)
+        time.sleep(1.0)
+        subprocess.run(["pactl", "suspend-sink", suspendable_sink, "1"], check=True)
+        time.sleep(0.3)  # the device has stopped taking audio; the stall is not yet noticed
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        took_s = _exit_time_s(process, interrupted)
+    finally:
+        process.kill()
+    out, err = process.communicate()
+    assert took_s <= 2.0, took_s
+    assert process.returncode == 130, (out, err)
+    assert "Stopped after" in out
+    assert not any(raw in err for raw in RAW_LIBRARY_LINES), err
+
+
+def test_sound_server_killed_mid_session_is_a_lost_device(
+    sound_server: str, tmp_path: Path
+) -> None:
+    """A server of the test's own, in its own runtime folder: killing it leaves the shared
+    one running for the tests after this."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    no_autospawn = tmp_path / "client.conf"
+    no_autospawn.write_text("autospawn = no\n")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_CLIENTCONFIG": str(no_autospawn)}
+    env.pop("PULSE_SERVER", None)
+    subprocess.run(
+        ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+         "--load=module-native-protocol-unix", "--load=module-null-sink"],
+        check=True, capture_output=True, env=env,
+    )  # fmt: skip
+    server_pid = int((runtime / "pulse" / "pid").read_text())
+    script = tmp_path / "long.md"
+    script.write_text(LONG)
+    prepare_session(load_script(str(script)))
+    process = _start_guide(script, env=env)
+    try:
+        assert "The first part." in _wait_for_line(process, "The first part.", 20)
+        os.kill(server_pid, signal.SIGKILL)
+        took_s = _exit_time_s(process, time.monotonic())
+    finally:
+        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server_pid, signal.SIGKILL)
+    out, err = process.communicate()
+    assert took_s <= 3.0, took_s
+    assert process.returncode == 1, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "went away" in err, err
+    assert not any(raw in err for raw in RAW_LIBRARY_LINES), err
+    assert "completely fine" not in out
+
+
+def test_devices_without_a_sound_server_says_what_to_do() -> None:
+    env_server = os.environ.get("PULSE_SERVER")
+    os.environ["PULSE_SERVER"] = "unix:/nonexistent/pulse"
+    try:
+        code, out, err = run("devices")
+    finally:
+        if env_server is None:
+            os.environ.pop("PULSE_SERVER")
+        else:
+            os.environ["PULSE_SERVER"] = env_server
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "no sound devices" in err, err
+    assert "pulseaudio --start" in err
