@@ -10,12 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from selfkind.guide.player import Player
+from selfkind.mix import SessionMix
 from selfkind.render import load_script, prepare_session, render_session
 
 from .conftest import SESSION_RATE_HZ, Recorder, best_lag, decode, load_manifest, run
@@ -84,6 +87,19 @@ def _spawn_in_terminal(*args: str) -> tuple[int, int]:
     if pid == 0:  # the child: the real command, in a pseudo-terminal
         os.execvpe(sys.executable, [sys.executable, "-m", "selfkind", *args], os.environ)
     return pid, fd
+
+
+def _end_in_terminal(pid: int, timeout_s: float = 5.0) -> int:
+    """The exit status of a command started by _spawn_in_terminal; killed if it has not
+    ended within ``timeout_s`` (a test that failed half-way must not hang)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def _read_until(fd: int, wanted: str, timeout_s: float) -> str:
@@ -290,3 +306,132 @@ def test_devices_without_a_sound_server_says_what_to_do() -> None:
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "no sound devices" in err, err
     assert "pulseaudio --start" in err
+
+
+TONE_SCRIPT = """---
+title: Keys
+background: tone.wav
+---
+# One
+[pause 20s]
+# Two
+[pause 20s]
+Goodbye.
+"""
+
+
+def _write_tone(path: Path, frequency_hz: float = 97.0, duration_s: float = 30.0) -> None:
+    """A low steady tone as the bed: its own steps are tiny, so any splice that is not
+    faded stands out. Not a multiple of 10 Hz, which would be in phase again after each
+    0.1 s block and hide a splice between blocks; a whole number of periods long, so its
+    loop is seamless."""
+    n = round(duration_s * SESSION_RATE_HZ)
+    tone = 0.5 * np.sin(2 * np.pi * frequency_hz * np.arange(n) / SESSION_RATE_HZ)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SESSION_RATE_HZ)
+        out.writeframes((tone * 32767).astype("<i2").tobytes())
+
+
+def _dips(heard: np.ndarray, window: int) -> tuple[float, list[tuple[int, int]]]:
+    """(steady level, [(first, last) sample of each drop under a third of it]) between the
+    first and the last moment at the steady level."""
+    n = heard.size // window
+    level = np.sqrt(np.mean(heard[: n * window].reshape(n, window) ** 2, axis=1))
+    steady = float(np.percentile(level, 90))
+    full = np.flatnonzero(level > 0.8 * steady)
+    low = level < steady / 3
+    dips, begin = [], None
+    for index in range(full[0], full[-1] + 1):
+        if low[index] and begin is None:
+            begin = index
+        elif not low[index] and begin is not None:
+            dips.append((begin * window, index * window))
+            begin = None
+    return steady, dips
+
+
+def test_pause_resume_skip_and_back_do_not_click(sound_server: str, tmp_path: Path) -> None:
+    _write_tone(tmp_path / "tone.wav")
+    script = tmp_path / "keys.md"
+    script.write_text(TONE_SCRIPT)
+    prepare_session(load_script(str(script)))
+    recorder = Recorder(sound_server)
+    pid, fd = _spawn_in_terminal("guide", str(script), "--delay", "0")
+    try:
+        assert "One 0:0" in _read_until(fd, "One 0:0", 20)
+        _read_until(fd, "One 0:03", 6)  # the bed has faded in
+        for key, wanted in ((b" ", "paused"), (b" ", "One"), (b"n", "Two"), (b"b", "One")):
+            os.write(fd, key)
+            assert wanted in _read_until(fd, wanted, 3)
+            time.sleep(1.0)
+        os.write(fd, b"q")
+        rest = _read_until(fd, "\0", 5)  # to the end (the underruns are said last)
+    finally:
+        code = _end_in_terminal(pid)
+        os.close(fd)
+    time.sleep(0.3)
+    heard = recorder.stop()
+    assert code == 0
+    if "fell behind" in rest:
+        pytest.skip("the machine was too busy: dropouts cannot be told from clicks")
+
+    window = SESSION_RATE_HZ // 50
+    steady, dips = _dips(heard, window)
+    steps = np.abs(np.diff(heard))
+    first, last = dips[0][0], dips[-1][1]
+    normal = float(steps[first - 2 * SESSION_RATE_HZ : first - SESSION_RATE_HZ // 2].max())
+    margin = round(0.4 * SESSION_RATE_HZ)  # covers each fade-out before and fade-in after
+    around = [float(steps[a - margin : b + margin].max()) for a, b in dips]
+    assert max(around) <= 1.5 * normal, (normal, around, steady)
+    assert float(steps[last:].max()) <= 1.5 * normal, "the quit clicked"
+    # The pause, then the skip's fade out and in, then back to the session's fade-in.
+    assert len(dips) == 3, dips
+
+
+def test_skip_while_paused_is_kept_on_resume(sound_server: str, tmp_path: Path) -> None:
+    script = tmp_path / "long.md"
+    script.write_text(LONG)
+    prepare_session(load_script(str(script)))
+    pid, fd = _spawn_in_terminal("guide", str(script), "--delay", "0")
+    try:
+        assert "The first part." in _read_until(fd, "The first part.", 20)
+        os.write(fd, b" ")
+        assert "paused" in _read_until(fd, "paused", 3)
+        os.write(fd, b"n")
+        assert "Two" in _read_until(fd, "Two", 3)
+        os.write(fd, b" ")
+        time.sleep(1.5)
+        heard = _read_until(fd, "\0", 0.5)  # what the display says after the resume
+        os.write(fd, b"q")
+        _read_until(fd, "completely fine", 5)
+    finally:
+        code = _end_in_terminal(pid)
+        os.close(fd)
+    assert code == 0
+    last = heard.split("\r")[-1]
+    assert "Two 0:2" in last and "paused" not in last, heard
+
+
+def test_a_slow_preparation_is_not_counted_as_falling_behind(
+    sound_server: str, tmp_path: Path
+) -> None:
+    """The quiet after the opening while the session is still being prepared is by design,
+    not the device running dry. (Preparation is made slow by waiting: what is tested is the
+    count, through a real device.)"""
+    script = tmp_path / "short.md"
+    script.write_text("Settle in.\n")
+    prepare_session(load_script(str(script)))
+    counted_while_preparing = []
+
+    def slow_prepare() -> SessionMix:
+        time.sleep(3.0)  # past the half-second opening, and PulseAudio's slow start
+        counted_while_preparing.append(player.status.underruns)
+        return prepare_session(load_script(str(script))).mix
+
+    player = Player(slow_prepare, SESSION_RATE_HZ, prelude_s=0.5)
+    player.start()
+    player.wait(timeout_s=20)
+    assert player.error is None and player.status.finished
+    assert counted_while_preparing == [0]

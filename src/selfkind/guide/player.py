@@ -105,6 +105,10 @@ class _Blocks:
             self._items.append(item)
             return True
 
+    def empty(self) -> bool:
+        with self._changed:
+            return not self._items
+
     def take(self) -> tuple[bool, _Block | None]:
         """(False, None) when nothing is queued; (True, None) is the end of the session."""
         with self._changed:
@@ -400,9 +404,7 @@ class Player:
                     if not paused:
                         self._fade_out(position, FADE_S, fade, quiet_after=False)
                     position = min(max(argument, 0), n_frames)
-                    if paused:
-                        self.status.frame = position  # shown while paused; heard on resume
-                    else:
+                    if not paused:
                         fade = (position, fade_frames)
                         stream = _Mastered(self._session, self.rate, position, fade)
                 else:  # quit
@@ -414,6 +416,8 @@ class Player:
                 self._put_end()
                 return
             if paused or stream is None:
+                if self._current is None and self._queue.empty():
+                    self.status.frame = position  # the fade is over: show where resume goes
                 time.sleep(0.02)
                 continue
             n = min(self._block, n_frames - position)
