@@ -61,6 +61,8 @@ START_S = 3.0
 """How long a device may pause while it settles: PulseAudio's ALSA plugin takes the first
 blocks at once, then waits 0.9 to 1.8 s before taking more, and does the same again after
 each underrun (measured: 1.85 s)."""
+QUIT_STALL_S = 0.5
+"""Once quitting, a device that stops taking audio for this long is not waited for."""
 STEADY_TICKS = 8
 """Display ticks in a row with audio taken before the device counts as settled."""
 
@@ -198,6 +200,7 @@ class Player:
         self._quit_requested = threading.Event()
         self._quit_deadline: float | None = None
         self._stream: Speaker | None = None
+        self._watch = _DeviceWatch(None)
         self._producer: threading.Thread | None = None
         self._prelude = self._make_prelude(prelude_s)
         self._cue_marks: list[tuple[int, np.ndarray]] = []
@@ -236,6 +239,7 @@ class Player:
             self.rate, self._fill, self._on_finished, self.device, DEVICE_LATENCY_S
         )
         self._stream.start()
+        self._watch = _DeviceWatch(self._stream)
 
     def command(self, name: str, argument: int = 0) -> None:
         self._commands.append((name, argument))
@@ -266,7 +270,6 @@ class Player:
         A KeyboardInterrupt leaves the stream open, so that the caller can quit gently.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        watch = _DeviceWatch(self._stream)
         while not self.status.finished and self.error is None:
             now = time.monotonic()
             if (deadline is not None and now > deadline) or (
@@ -276,7 +279,7 @@ class Player:
             if on_tick:
                 on_tick()
             time.sleep(tick_s)
-            problem = watch.check()
+            problem = self._watch.check(self._quit_requested.is_set())
             if problem and self._ended:
                 self.status.finished = True  # the end was played; only the drain is stuck
             elif problem and not self._quit_requested.is_set():
@@ -560,7 +563,7 @@ class _DeviceWatch:
         self._quiet_ticks = 0
         self._busy_ticks = 0
 
-    def check(self) -> str:
+    def check(self, quitting: bool = False) -> str:
         """'' while all is well; else what happened, as words (a key of _WHY)."""
         speaker = self._speaker
         if speaker is None:
@@ -579,6 +582,8 @@ class _DeviceWatch:
         if not speaker.active and now - self._since > STALL_S:
             return "stopped"
         limit = STALL_S if self._busy_ticks >= STEADY_TICKS else START_S
-        if now - self._since > limit and self._quiet_ticks >= 3:
+        if quitting:
+            limit = min(limit, QUIT_STALL_S)
+        if now - self._since > limit and self._quiet_ticks >= 2:
             return "stopped taking audio"
         return ""
