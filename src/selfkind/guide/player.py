@@ -395,7 +395,8 @@ class Player:
                 position = position if splice is None or paused else splice
                 if name == "pause":
                     self._fade_out(position, FADE_S, fade)
-                    # Resume where the fade began: the words faded out are heard again.
+                    # Resume where the fade ended, as the display has it while paused.
+                    position = min(position + fade_frames, n_frames)
                     paused, stream = True, None
                     self.status.paused = True
                 elif name == "resume":
