@@ -582,9 +582,10 @@ class _DeviceWatch:
             self._busy_ticks = 0
         if not speaker.active and now - self._since > STALL_S:
             return "stopped"
-        limit = STALL_S if self._busy_ticks >= STEADY_TICKS else START_S
-        if quitting:
-            limit = min(limit, QUIT_STALL_S)
+        settled = self._busy_ticks >= STEADY_TICKS
+        limit = STALL_S if settled else START_S
+        if quitting and settled:
+            limit = QUIT_STALL_S  # a starting device may yet play the fade: let it
         if now - self._since > limit and self._quiet_ticks >= 2:
             return "stopped taking audio"
         return ""
