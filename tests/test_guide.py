@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 
 from selfkind.guide.player import Player
+from selfkind.levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, TARGET_LUFS
+from selfkind.master import Master
 from selfkind.mix import SessionMix
 from selfkind.render import load_script, prepare_session, render_session
 
@@ -438,3 +441,46 @@ def test_a_slow_preparation_is_not_counted_as_falling_behind(
     player.wait(timeout_s=20)
     assert player.error is None and player.status.finished
     assert counted_while_preparing == [0]
+
+
+def test_the_player_is_sample_exact_and_its_splices_are_smooth(tmp_path: Path) -> None:
+    """The player's own output, taken block by block as the device would (no device: the
+    claim is about what it hands over). Untouched, it is the render to the sample; pause,
+    resume, skip and back add no step larger than the bed's own."""
+    _write_tone(tmp_path / "tone.wav")
+    script = tmp_path / "keys.md"
+    script.write_text(TONE_SCRIPT)
+    mix = prepare_session(load_script(str(script))).mix
+    player = Player(lambda: mix, SESSION_RATE_HZ)
+    player._producer = threading.Thread(target=player._produce, daemon=True)
+    player._producer.start()
+    device_frames = 551  # what PulseAudio asks for at a time here
+    keys = {
+        round(s * SESSION_RATE_HZ / device_frames): key
+        for s, key in ((4.0, "pause"), (4.5, "resume"), (5.5, "skip"), (6.5, "back"))
+    }
+    heard = []
+    for step in range(round(8 * SESSION_RATE_HZ / device_frames)):
+        if step in keys:
+            {"pause": player.toggle_pause, "resume": player.toggle_pause,
+             "skip": lambda: player.skip(1), "back": lambda: player.skip(-1)}[keys[step]]()  # fmt: skip
+        deadline = time.monotonic() + 0.05  # let the producer keep up, as in real time
+        while player._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        out = np.zeros(device_frames, dtype=np.float32)
+        player._fill(out, False)
+        heard.append(out)
+    player.close()
+    played = np.concatenate(heard)
+
+    master = Master(SESSION_RATE_HZ, TARGET_LUFS - CLIP_LUFS, LOSSLESS_CEILING_DBTP)
+    block = round(0.1 * SESSION_RATE_HZ)
+    rendered = np.concatenate(
+        [master.process(mix.render(s, s + block)) for s in range(0, 5 * SESSION_RATE_HZ, block)]
+    )
+    untouched = round(3.5 * SESSION_RATE_HZ)
+    assert np.max(np.abs(played[:untouched] - rendered[:untouched])) < 1e-6
+    steps = np.abs(np.diff(played))
+    normal = float(np.abs(np.diff(rendered)).max())  # the bed at its loudest, untouched
+    assert float(steps[untouched:].max()) <= 1.2 * normal, (float(steps.max()), normal)
+    assert player.status.underruns == 0
