@@ -264,10 +264,11 @@ class Player:
     ) -> None:
         """Block until the session ends (or is quit), calling ``on_tick`` as it plays.
 
-        With ``timeout_s`` (used after quitting, to let the fade finish) it closes the
-        stream when the time is up, finished or not: stopping must never hang. A device
-        that stops taking audio (suspended, or gone) ends the wait with :attr:`error` set.
-        A KeyboardInterrupt leaves the stream open, so that the caller can quit gently.
+        With ``timeout_s`` it closes the stream when the time is up, finished or not, and
+        after :meth:`quit` it waits at most the fade and QUIT_GRACE_S: stopping must never
+        hang. A device that stops taking audio (suspended, or gone) ends the wait with
+        :attr:`error` set. A KeyboardInterrupt leaves the stream open, so that the caller
+        can quit gently.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.status.finished and self.error is None:
