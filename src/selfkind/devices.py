@@ -3,7 +3,14 @@ the microphone. The guide's output stream lives in guide.py, beside the player i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import io
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +26,61 @@ def _sounddevice():  # noqa: ANN202 - the module, imported late: PortAudio may b
             "PortAudio is missing; install it with: apt-get install libportaudio2"
         ) from None
     return sounddevice
+
+
+@contextlib.contextmanager
+def native_messages_to(log_path: Path) -> Iterator[None]:
+    """Keep what the C libraries under PortAudio print off the person's terminal, in
+    ``log_path`` instead (replaced each time); Python's own ``sys.stderr`` still reaches them.
+
+    PortAudio ("Expression '...' failed in 'src/hostapi/alsa/pa_linux_alsa.c'") and ALSA
+    ("ALSA lib pcm.c: ... underrun occurred") write straight to file descriptor 2, so fd 2
+    is pointed at a pipe that a thread copies into the log, and ``sys.stderr`` at a copy of
+    the real fd 2. Processes started meanwhile inherit the pipe as their stderr, so what
+    they print is logged too.
+    """
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "wb")  # noqa: SIM115 - closed by the copying thread
+    except OSError:
+        log = open(os.devnull, "wb")  # noqa: SIM115 - nowhere to keep them: drop them
+    sys.stderr.flush()
+    terminal_fd = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    saved_stderr = sys.stderr
+    copier = threading.Thread(target=_copy, args=(read_fd, log), name="stderr-log", daemon=True)
+    copier.start()
+    try:
+        if _writes_to_fd2(saved_stderr):
+            sys.stderr = os.fdopen(
+                os.dup(terminal_fd), "w", buffering=1, errors="backslashreplace",
+                encoding=saved_stderr.encoding or "utf-8",
+            )  # fmt: skip
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal_fd, 2)  # closes the pipe's last writer here: the copier sees the end
+        os.close(terminal_fd)
+        if sys.stderr is not saved_stderr:
+            sys.stderr.close()
+            sys.stderr = saved_stderr
+        copier.join(timeout=0.5)  # a child still holding the pipe must not keep us waiting
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False  # replaced already (a test capturing output): leave it alone
+
+
+def _copy(read_fd: int, log: io.BufferedWriter) -> None:
+    with log, os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(4096):
+            log.write(chunk)
+            log.flush()
 
 
 def list_devices() -> list[dict]:
@@ -126,7 +188,11 @@ class Speaker:
     """Mono float32 output at ``sample_rate_hz``, pulled block by block from ``fill`` on
     PortAudio's thread. ``fill(out, underflow)`` writes ``out`` in place and returns True
     when the sound is over (the stream then drains and ``on_finished`` is called). As with
-    the microphone, ``fill`` must only copy samples prepared elsewhere."""
+    the microphone, ``fill`` must only copy samples prepared elsewhere.
+
+    ``on_finished`` is also called when the device goes away (the sound server stopped) and
+    when the stream is closed. A device that is suspended calls neither: it just stops
+    asking, which :attr:`callbacks` lets the caller notice."""
 
     def __init__(
         self,
@@ -138,6 +204,12 @@ class Speaker:
     ) -> None:
         self._sd = _sounddevice()
         self._fill = fill
+        self.callbacks = 0
+        """How many times the device has asked for audio."""
+        self.last_callback_s = time.monotonic()
+        """When it last asked (time.monotonic)."""
+        self.underflows = 0
+        """How many times it ran dry; PulseAudio then restarts it, silent for up to 2 s."""
         self._stream = self._sd.OutputStream(
             samplerate=sample_rate_hz, channels=1, dtype="float32", blocksize=0,
             latency=latency_s, device=device, callback=self._callback,
@@ -145,7 +217,11 @@ class Speaker:
         )  # fmt: skip
 
     def _callback(self, outdata: np.ndarray, _frames: int, _time: object, status: object) -> None:
-        if self._fill(outdata[:, 0], bool(getattr(status, "output_underflow", False))):
+        self.callbacks += 1
+        self.last_callback_s = time.monotonic()
+        underflow = bool(getattr(status, "output_underflow", False))
+        self.underflows += underflow
+        if self._fill(outdata[:, 0], underflow):
             raise self._sd.CallbackStop
 
     def start(self) -> None:
@@ -156,5 +232,8 @@ class Speaker:
         return bool(self._stream.active)
 
     def close(self) -> None:
-        self._stream.stop()
+        """Close at once, dropping what the device still holds. PortAudio's stop waits for
+        the device to play it out, and waits for ever on a suspended sink; abort does not
+        wait (measured: under a millisecond, suspended or not)."""
+        self._stream.abort()
         self._stream.close()

@@ -8,11 +8,12 @@ import shutil
 import sys
 
 from ..background import check_background
-from ..devices import list_devices
+from ..devices import list_devices, native_messages_to
 from ..errors import SetupError, UsageError
-from ..guide.player import QUIT_FADE_S, Player
+from ..guide.player import Player
 from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
 from ..mix import SessionMix
+from ..paths import user_cache_dir
 from ..render import load_script, prepare_session, resolve_voice
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
@@ -20,6 +21,10 @@ from ..terminal import KeyReader
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
+
+SOUND_LOG = "sound.log"
+"""In the cache folder: what PortAudio and ALSA printed during the last guide, kept off
+the screen (their raw lines mean nothing to a listener)."""
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
 
@@ -140,6 +145,11 @@ def cmd_guide(args: argparse.Namespace) -> int:
 def play_script(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     """Play a script live with the guide's view and keys (the timer plays through this too);
     ``render_instead`` is the command offered when no sound device opens."""
+    with native_messages_to(user_cache_dir() / SOUND_LOG):
+        return _play(script, args, render_instead)
+
+
+def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     resolve_voice(script, args.voice)
     check_background(script, script.front.background)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -190,9 +200,10 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
     except KeyboardInterrupt:
         player.quit()
         with contextlib.suppress(KeyboardInterrupt):
-            player.wait(timeout_s=QUIT_FADE_S + 2)
+            player.wait()  # the fade, bounded: a stalled device is not waited for
             if reflections is not None:
                 reflections.close()
+        player.close()
         view.end()
         print(f"Stopped after {clock(player.position_s)}. That is completely fine.")
         _say_kept(reflections)
@@ -217,7 +228,14 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    for device in list_devices():
+    with native_messages_to(user_cache_dir() / SOUND_LOG):
+        devices = list_devices()
+    if not devices:
+        raise SetupError(
+            "no sound devices were found: start the sound server (pulseaudio --start, or"
+            " systemctl --user start pipewire-pulse) or connect a sound card, then try again"
+        )
+    for device in devices:
         roles = []
         if device["max_output_channels"]:
             roles.append("output")
