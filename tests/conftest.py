@@ -39,15 +39,19 @@ def selfkind_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """The real command in a new process: exit code, stdout, stderr."""
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """The real command in a new process: exit code, stdout, stderr (``env`` adds to, or
+    with empty values removes from, the environment)."""
+    environment = {**os.environ, "NO_COLOR": "1", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "selfkind", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={key: value for key, value in environment.items() if value},
     )
     return result.returncode, result.stdout, result.stderr
 

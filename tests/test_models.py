@@ -207,3 +207,26 @@ def test_a_whisper_model_folder_installs_beside_vosk_ones(
     (mine / "tokenizer.json").unlink()
     code, _, err = cli(capsys, "models", "install", str(mine))
     assert code == 1 and "missing tokenizer.json" in err
+
+
+def test_an_installed_model_that_no_longer_loads_gives_way_to_pocketsphinx(
+    tmp_path: Path,
+) -> None:
+    """A model damaged after it was installed (not asked for by name): transcription still
+    works, with PocketSphinx, and one line says why; asked for by name, it is an error."""
+    from .conftest import FIXTURES, run
+
+    home = tmp_path / "home"
+    made_up_model(home / "data" / "models" / "damaged")
+    env = {"SELFKIND_HOME": str(home), "SELFKIND_VOSK_MODEL": ""}
+    audio = str(FIXTURES / "goforward.wav")
+    hidden = tmp_path / "no-whisper"  # Vosk is what auto finds only without Whisper
+    (hidden / "faster_whisper").mkdir(parents=True)
+    (hidden / "faster_whisper" / "__init__.py").write_text("raise ImportError('hidden')\n")
+    code, out, err = run("transcribe", audio, env={**env, "PYTHONPATH": str(hidden)})
+    assert code == 0 and "forward" in out.lower(), err
+    lines = [line for line in err.splitlines() if "PocketSphinx instead" in line]
+    assert len(lines) == 1 and "Vosk" in lines[0], err
+    code, _, err = run("transcribe", audio, "--engine", "vosk", "--model",
+                       str(home / "data" / "models" / "damaged"), env=env)  # fmt: skip
+    assert code == 1 and "PocketSphinx instead" not in err

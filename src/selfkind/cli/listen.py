@@ -168,7 +168,14 @@ def recognizer_source(engine: str, model: str | None) -> Callable[[], Recognizer
     from ..listen.recognizers import open_chosen
 
     choice = check_recognizer(engine, model)
-    return lambda: open_chosen(choice)
+    said: list[str] = []
+
+    def fallback(reason: str) -> None:
+        if not said:  # once per command, however many files
+            said.append(reason)
+            print(f"selfkind: {reason}", file=sys.stderr)
+
+    return lambda: open_chosen(choice, fallback)
 
 
 def open_journal(args: argparse.Namespace) -> Journal:
@@ -187,6 +194,10 @@ def open_journal(args: argparse.Namespace) -> Journal:
         print(f"selfkind: {message}", file=sys.stderr)
 
     return open_and_recover(Path(args.journal) if args.journal else None, recovered, problem)
+
+
+def say_fallback(reason: str) -> None:
+    print(f"selfkind: {reason}", file=sys.stderr)
 
 
 def cmd_reflect(args: argparse.Namespace) -> int:
@@ -211,7 +222,7 @@ def cmd_reflect(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     listener = Listener(
-        journal_path, lambda: open_chosen(choice), args.duration,
+        journal_path, lambda: open_chosen(choice, say_fallback), args.duration,
         Context(prompt=args.prompt or ""), device,
         end_silence_s=args.end_silence,
         on_partial=show_partial,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -99,6 +100,9 @@ class Choice:
     hint: str = ""
     """One line to say once: how to get better accuracy (empty when nothing better is
     within reach, or the engine was asked for by name)."""
+    found: bool = False
+    """The model was found installed, not asked for: if it cannot be loaded, PocketSphinx
+    stands in (with one line) rather than leaving the person without a transcript."""
 
 
 def choose(engine: str = "auto", model: str | None = None) -> Choice:
@@ -125,14 +129,14 @@ def choose(engine: str = "auto", model: str | None = None) -> Choice:
     if engine in ("auto", "whisper"):
         found = models.find_whisper_model()
         if found is not None:
-            return Choice("whisper", found)
+            return Choice("whisper", found, found=engine == "auto")
         if engine == "whisper":
             raise SetupError("Whisper is not installed: pip install 'selfkind[whisper]'")
     hint = WHISPER_HINT if engine == "auto" else ""
     if engine in ("auto", "vosk"):
         found = models.find_vosk_model()
         if found is not None:
-            return Choice("vosk", found, hint)
+            return Choice("vosk", found, hint, found=engine == "auto")
         if engine == "vosk":
             raise SetupError(
                 "no Vosk model is installed; add one with: selfkind models install MODEL.zip"
@@ -140,8 +144,25 @@ def choose(engine: str = "auto", model: str | None = None) -> Choice:
     return Choice("pocketsphinx", None, hint)
 
 
-def open_chosen(choice: Choice) -> Recognizer:
-    """A recognizer for one utterance, of the engine chosen (models load once a process)."""
+def open_chosen(choice: Choice, on_fallback: Callable[[str], None] | None = None) -> Recognizer:
+    """A recognizer for one utterance, of the engine chosen (models load once a process).
+
+    An installed model that was not asked for and cannot be loaded (damaged after it was
+    installed) gives way to PocketSphinx; ``on_fallback`` hears why, in one line.
+    """
+    try:
+        return _open(choice)
+    except SetupError as err:
+        if not choice.found:
+            raise
+        from .pocketsphinx import SphinxRecognizer
+
+        if on_fallback is not None:
+            on_fallback(f"{err}; transcribing with PocketSphinx instead")
+        return SphinxRecognizer()
+
+
+def _open(choice: Choice) -> Recognizer:
     if choice.engine == "whisper":
         from .whisper import WhisperRecognizer
 
@@ -156,7 +177,9 @@ def open_chosen(choice: Choice) -> Recognizer:
     return SphinxRecognizer()
 
 
-def open_recognizer(engine: str = "auto", model: str | None = None) -> Recognizer:
+def open_recognizer(
+    engine: str = "auto", model: str | None = None, on_fallback: Callable[[str], None] | None = None
+) -> Recognizer:
     """Whisper if installed, else Vosk with a model if one is installed, else PocketSphinx
-    (or the engine, or the model folder, asked for)."""
-    return open_chosen(choose(engine, model))
+    (or the engine, or the model folder, asked for); see :func:`open_chosen`."""
+    return open_chosen(choose(engine, model), on_fallback)
