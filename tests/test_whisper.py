@@ -170,6 +170,7 @@ def test_without_faster_whisper_all_works_as_before_and_says_once_how_to_do_bett
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
     env = {**os.environ, "PYTHONPATH": str(hidden.parent), "NO_COLOR": "1"}
+    env["SELFKIND_HOME"] = str(tmp_path / "home")  # no model another test installed
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "selfkind", *args], env=env,

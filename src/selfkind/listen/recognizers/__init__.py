@@ -100,7 +100,7 @@ class Choice:
     hint: str = ""
     """One line to say once: how to get better accuracy (empty when nothing better is
     within reach, or the engine was asked for by name)."""
-    found: bool = False
+    found: bool = field(default=False, compare=False)
     """The model was found installed, not asked for: if it cannot be loaded, PocketSphinx
     stands in (with one line) rather than leaving the person without a transcript."""
 
