@@ -36,6 +36,9 @@ def selfkind_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache for the whole run (clips are shared between tests), apart from the user's."""
     home = tmp_path_factory.mktemp("selfkind-home")
     os.environ["SELFKIND_HOME"] = str(home)
+    # Scripts without a voice line speak in espeak-ng, quick and on every machine; the
+    # choice of Piper where it is installed is tested with this unset.
+    os.environ["SELFKIND_VOICE"] = "default"
     return home
 
 

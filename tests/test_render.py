@@ -170,9 +170,9 @@ def test_editing_one_line_synthesizes_only_that_line(rendered: dict) -> None:
 
 def test_a_target_duration_is_met_in_the_decoded_file(tmp_path: Path, rendered: dict) -> None:
     out = tmp_path / "fitted.flac"
-    session = prepare_session(load_script(str(rendered["script"])), duration_s=40)
+    session = prepare_session(load_script(str(rendered["script"])), duration_s=50)
     render_session(session, out, "flac")
-    assert decode(out).size / SESSION_RATE_HZ == pytest.approx(40, abs=0.1)
+    assert decode(out).size / SESSION_RATE_HZ == pytest.approx(50, abs=0.1)
 
 
 def test_mp3_has_title_and_chapters_and_ogg_has_title(tmp_path: Path, rendered: dict) -> None:

@@ -42,6 +42,8 @@ class Job:
     fmt: str
     duration_s: float | None = None
     voice: str | None = None
+    pace: float = 1.0
+    """Above 1 faster, below 1 slower (see VoiceProfile.paced)."""
 
 
 @dataclass
@@ -83,6 +85,7 @@ def plan(
     fmt: str,
     durations_s: Sequence[float | None],
     voices: Sequence[str | None],
+    pace: float = 1.0,
 ) -> list[Job]:
     """Every combination of script, length and voice, each with its own output name."""
     jobs = []
@@ -95,7 +98,7 @@ def plan(
                 if voice is not None and len(voices) > 1:
                     name += f"-{voice}"
                 output = out_dir / relative.parent / f"{name}.{fmt}"
-                jobs.append(Job(source, str(output), fmt, duration_s, voice))
+                jobs.append(Job(source, str(output), fmt, duration_s, voice, pace))
     _refuse_clashes(jobs)
     return jobs
 
@@ -159,7 +162,7 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
 def build_key(job: Job) -> str:
     """What decides whether an output is up to date: script, voice, options, program version."""
     script = load_script(job.source)
-    voice = resolve_voice(script, job.voice)
+    voice = resolve_voice(script, job.voice, job.pace)
     source_path = Path(job.source)
     script_bytes = (
         source_path.read_bytes() if source_path.is_file() else practice_text(job.source) or b""
@@ -170,6 +173,7 @@ def build_key(job: Job) -> str:
             "script": hashlib.sha256(script_bytes).hexdigest(),
             "voice": voice.cache_identity(),
             "gap_s": voice.gap_s,
+            "breath_s": voice.breath_s,
             "format": job.fmt,
             "duration_s": job.duration_s,
         },
@@ -197,7 +201,7 @@ def run_job(job: Job, force: bool = False) -> Outcome:
         manifest = None if force else _up_to_date(job, key)
         if manifest is None:
             script = load_script(job.source)
-            session = prepare_session(script, job.voice, job.duration_s)
+            session = prepare_session(script, job.voice, job.duration_s, pace=job.pace)
             rendered = render_session(session, Path(job.output), job.fmt, extra={"build_key": key})
             manifest = json.loads(rendered.manifest.read_text(encoding="utf-8"))
             status = STATUS_RENDERED

@@ -53,4 +53,4 @@ def estimated_length_range_s(script: Script, voice: VoiceProfile) -> tuple[float
         text: round(estimated_speech_s(text, voice) * ESTIMATE_RATE_HZ)
         for text in utterances(script)
     }
-    return length_range_s(script, frames, ESTIMATE_RATE_HZ, voice.gap_s)
+    return length_range_s(script, frames, ESTIMATE_RATE_HZ, voice.gap_s, voice.breath_s)

@@ -21,6 +21,7 @@ from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
 from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder
+from .engines import VOICE_ENV, default_voice
 from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
@@ -88,13 +89,17 @@ def load_script(source: str, mistakes: list[ScriptError] | None = None) -> Scrip
     raise ScriptError(source, 0, 0, f"no such file or built-in practice (built-in: {known})")
 
 
-def resolve_voice(script: Script, override: str | None) -> VoiceProfile:
-    name = override or script.front.voice
+def resolve_voice(script: Script, override: str | None, pace: float = 1.0) -> VoiceProfile:
+    """The voice a session speaks in (``--voice`` over the script's over this machine's
+    default), at ``pace``."""
+    name = override or script.front.voice or default_voice()[0]
     try:
-        return load_voice(name)
+        return load_voice(name).paced(pace)
     except KeyError:
         line, col = script.location("voice") if override is None else (0, 0)
         where = script.path if override is None else "--voice"
+        if not override and not script.front.voice:
+            where = f"${VOICE_ENV}"
         raise ScriptError(
             where, line, col, f"unknown voice '{name}' (known: {', '.join(voice_names())})"
         ) from None
@@ -106,10 +111,13 @@ def prepare_session(
     duration_s: float | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
+    pace: float = 1.0,
 ) -> Session:
-    """Everything before the first sample: checks, speech synthesis (cached), timeline, mixer."""
+    """Everything before the first sample: checks, speech synthesis (cached), timeline, mixer.
+
+    ``pace`` above 1 speaks faster, below 1 slower (see VoiceProfile.paced)."""
     progress = progress or Progress()
-    voice = resolve_voice(script, voice_name)
+    voice = resolve_voice(script, voice_name, pace)
     background = script.front.background
     # The background is checked (and decoded) before speech, so a bad file is reported
     # before minutes of synthesis rather than after.
@@ -122,6 +130,7 @@ def prepare_session(
         spoken.n_frames,
         SESSION_RATE_HZ,
         gap_s=voice.gap_s,
+        breath_s=voice.breath_s,
         target_duration_s=duration_s if duration_s is not None else script.front.duration_s,
         target_from=None if duration_s is None else "--duration",
     )
@@ -171,7 +180,12 @@ def check_script(source: str, jobs: int = 1) -> Script:
         spoken = speech_lengths(script, voice, jobs)
         try:
             compile_timeline(
-                script, spoken.n_frames, SESSION_RATE_HZ, voice.gap_s, script.front.duration_s
+                script,
+                spoken.n_frames,
+                SESSION_RATE_HZ,
+                voice.gap_s,
+                script.front.duration_s,
+                breath_s=voice.breath_s,
             )
         except ScriptError as err:
             errors.append(err)
@@ -206,7 +220,7 @@ def script_length_range(script: Script, jobs: int = 1) -> tuple[float, float]:
     """Shortest and longest session a script can make with its own voice, in seconds."""
     voice = resolve_voice(script, None)
     spoken = speech_lengths(script, voice, jobs)
-    return length_range_s(script, spoken.n_frames, SESSION_RATE_HZ, voice.gap_s)
+    return length_range_s(script, spoken.n_frames, SESSION_RATE_HZ, voice.gap_s, voice.breath_s)
 
 
 def companion_paths(audio: Path) -> tuple[Path, Path]:
@@ -333,11 +347,12 @@ def render_file(
     jobs: int = 1,
     progress: Progress | None = None,
     on_prepared: Callable[[Session], None] | None = None,
+    pace: float = 1.0,
 ) -> Rendered:
     script = load_script(source)
     check_output(audio_path)
     remove_stale_parts(audio_path.parent)
-    session = prepare_session(script, voice_name, duration_s, jobs, progress)
+    session = prepare_session(script, voice_name, duration_s, jobs, progress, pace)
     if on_prepared:
         on_prepared(session)
     return render_session(session, audio_path, fmt, progress)

@@ -113,7 +113,8 @@ class FrontMatter:
     """The settings at the top of a script, with where each one was written."""
 
     title: str = ""
-    voice: str = "default"
+    voice: str = ""
+    """A voice profile's name; empty for this machine's default (engines.default_voice)."""
     duration_s: float | None = None
     """Target length of the whole session, in seconds; None lets pauses take their middle."""
     background: str = "none"

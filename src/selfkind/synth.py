@@ -20,6 +20,7 @@ import numpy as np
 
 from .cache import ClipCache
 from .engines import (
+    SpeechEngine,
     engine_loaded,
     engine_threads,
     open_engine,
@@ -31,6 +32,7 @@ from .levels import CLIP_LUFS, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .lifetime import end_with_parent
 from .master import Limiter
 from .normalize import normalize_for_speech
+from .sentences import phrases
 from .sounds import leveled
 from .voices import VoiceProfile
 
@@ -105,13 +107,51 @@ def prepare_clip(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     return clip
 
 
+def speak_sentence(engine: SpeechEngine, text: str, rest_s: float) -> np.ndarray:
+    """One sentence as engine output at SESSION_RATE_HZ, each phrase spoken by itself with
+    ``rest_s`` of silence between: engines run commas together, a listener needs the rest.
+
+    Each phrase keeps its punctuation, so the engine still gives it a rising, open close.
+    """
+    parts = phrases(text) or [text]
+    if len(parts) == 1 or rest_s <= 0:
+        return _at_session_rate(engine.synthesize(normalize_for_speech(text)), engine)
+    rest = np.zeros(round(rest_s * SESSION_RATE_HZ), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for part in parts:
+        spoken = _trimmed(_at_session_rate(engine.synthesize(normalize_for_speech(part)), engine))
+        if spoken.size:
+            pieces += [spoken, rest]
+    return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, dtype=np.float32)
+
+
+def _at_session_rate(samples: np.ndarray, engine: SpeechEngine) -> np.ndarray:
+    clip = np.asarray(samples, dtype=np.float32)
+    if engine.sample_rate_hz == SESSION_RATE_HZ:
+        return clip
+    from scipy.signal import resample_poly  # slow to import; only for other-rate engines
+
+    divisor = np.gcd(engine.sample_rate_hz, SESSION_RATE_HZ)
+    clip = resample_poly(clip, SESSION_RATE_HZ // divisor, engine.sample_rate_hz // divisor)
+    return clip.astype(np.float32)
+
+
+def _trimmed(clip: np.ndarray) -> np.ndarray:
+    """The engine's silence at either end cut to EDGE_KEEP_S."""
+    loud = np.flatnonzero(np.abs(clip) > 10 ** (TRIM_THRESHOLD_DB / 20))
+    if loud.size == 0:
+        return clip[:0]
+    keep = round(EDGE_KEEP_S * SESSION_RATE_HZ)
+    return clip[max(loud[0] - keep, 0) : loud[-1] + keep + 1]
+
+
 def _synthesize_into(
     profile: VoiceProfile, texts: Sequence[str], cache: ClipCache, report: Callable[[], None]
 ) -> None:
     engine = open_engine(profile)
     identity = profile.cache_identity()
     for text in texts:
-        clip = prepare_clip(engine.synthesize(normalize_for_speech(text)), engine.sample_rate_hz)
+        clip = prepare_clip(speak_sentence(engine, text, profile.rest_s), SESSION_RATE_HZ)
         cache.store(ClipCache.key(identity, text, SESSION_RATE_HZ), clip)
         report()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import ScriptError
 from .script import Bell, Pause, Reflect, Script, Section, Speech
+from .sentences import sentences
 from .units import MAX_SESSION_S, format_duration
 
 LEAD_IN_S = 1.5
@@ -84,13 +85,19 @@ class Timeline:
 
 
 def utterances(script: Script) -> list[str]:
-    """Distinct texts the script speaks (prompts included), in order of first use."""
+    """Distinct sentences the script speaks (prompts included), in order of first use.
+
+    Each sentence is one clip and one speech event: a breath goes between sentences, and a
+    caption shows one sentence at a time.
+    """
     seen: dict[str, None] = {}
     for item in script.items:
         if isinstance(item, Speech):
-            seen.setdefault(item.text, None)
+            for sentence in sentences(item.text):
+                seen.setdefault(sentence, None)
         elif isinstance(item, Reflect) and item.prompt:
-            seen.setdefault(item.prompt, None)
+            for sentence in sentences(item.prompt):
+                seen.setdefault(sentence, None)
     return list(seen)
 
 
@@ -107,10 +114,21 @@ class _Slot:
 
 
 def _slots(
-    script: Script, speech_frames: Mapping[str, int], rate: int, gap_s: float
+    script: Script, speech_frames: Mapping[str, int], rate: int, gap_s: float, breath_s: float
 ) -> list[_Slot | Section]:
-    """Lay the items out in order, adding the gap between utterances that follow directly."""
+    """Lay the items out in order, adding the gap between utterances that follow directly
+    and a breath between the sentences of one."""
     frames = lambda seconds: round(seconds * rate)  # noqa: E731
+
+    def spoken(text: str, line: int) -> list[_Slot]:
+        out: list[_Slot] = []
+        for sentence in sentences(text):
+            if out:
+                out.append(_Slot("pause", frames(breath_s), frames(breath_s)))
+            n = speech_frames[sentence]
+            out.append(_Slot("speech", n, n, sentence, line))
+        return out
+
     out: list[_Slot | Section] = [_Slot("pause", frames(LEAD_IN_S), frames(LEAD_IN_S))]
     previous_spoke = False
     for item in script.items:
@@ -121,8 +139,7 @@ def _slots(
         if speaks and previous_spoke:
             out.append(_Slot("pause", frames(gap_s), frames(gap_s)))
         if isinstance(item, Speech):
-            n = speech_frames[item.text]
-            out.append(_Slot("speech", n, n, item.text, item.line))
+            out += spoken(item.text, item.line)
         elif isinstance(item, Pause):
             out.append(_Slot("pause", frames(item.min_s), frames(item.max_s), "", item.line))
         elif isinstance(item, Bell):
@@ -130,8 +147,7 @@ def _slots(
             out.append(_Slot("bell", n, n, "", item.line, item.count))
         elif isinstance(item, Reflect):
             if item.prompt:
-                n = speech_frames[item.prompt]
-                out.append(_Slot("speech", n, n, item.prompt, item.line))
+                out += spoken(item.prompt, item.line)
             out.append(
                 _Slot("reflect", frames(item.min_s), frames(item.max_s), item.prompt, item.line)
             )
@@ -142,12 +158,19 @@ def _slots(
 
 
 def length_range_s(
-    script: Script, speech_frames: Mapping[str, int], sample_rate_hz: int, gap_s: float
+    script: Script,
+    speech_frames: Mapping[str, int],
+    sample_rate_hz: int,
+    gap_s: float,
+    breath_s: float | None = None,
 ) -> tuple[float, float]:
-    """Shortest and longest session this script can make with these speech lengths."""
-    slots = [
-        s for s in _slots(script, speech_frames, sample_rate_hz, gap_s) if isinstance(s, _Slot)
-    ]
+    """Shortest and longest session this script can make with these speech lengths.
+
+    ``breath_s`` (the silence between sentences) defaults to ``gap_s``.
+    """
+    breath = gap_s if breath_s is None else breath_s
+    laid_out = _slots(script, speech_frames, sample_rate_hz, gap_s, breath)
+    slots = [s for s in laid_out if isinstance(s, _Slot)]
     return (
         sum(s.min_frames for s in slots) / sample_rate_hz,
         sum(s.max_frames for s in slots) / sample_rate_hz,
@@ -189,20 +212,23 @@ def compile_timeline(
     gap_s: float = 0.8,
     target_duration_s: float | None = None,
     target_from: str | None = None,
+    breath_s: float | None = None,
 ) -> Timeline:
     """Place every event. ``speech_frames`` maps each utterance text to its clip length.
 
     With a target, elastic pauses are fitted so the session is exactly that long (to the
     sample); when no fit exists the error says the shortest and longest possible lengths.
     It points at the script's ``duration:`` line, or at ``target_from`` (say, an option)
-    when the target came from there.
+    when the target came from there. ``speech_frames`` is keyed by sentence (see
+    :func:`utterances`); ``breath_s``, the silence between sentences, defaults to ``gap_s``.
     """
-    laid_out = _slots(script, speech_frames, sample_rate_hz, gap_s)
+    breath = gap_s if breath_s is None else breath_s
+    laid_out = _slots(script, speech_frames, sample_rate_hz, gap_s, breath)
     slots = [s for s in laid_out if isinstance(s, _Slot)]
     target_frames = None
     if target_duration_s is not None:
         target_frames = round(target_duration_s * sample_rate_hz)
-        low_s, high_s = length_range_s(script, speech_frames, sample_rate_hz, gap_s)
+        low_s, high_s = length_range_s(script, speech_frames, sample_rate_hz, gap_s, breath)
         if not round(low_s * sample_rate_hz) <= target_frames <= round(high_s * sample_rate_hz):
             line, col = script.location("duration") if target_from is None else (0, 0)
             raise ScriptError(

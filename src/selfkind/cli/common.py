@@ -13,6 +13,7 @@ from ..errors import ScriptErrors
 from ..listen import END_SILENCE_S
 from ..progress import Progress
 from ..units import parse_duration
+from ..voices import PACE_RANGE
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 T = TypeVar("T")
@@ -164,3 +165,24 @@ def add_yes_option(parser: argparse.ArgumentParser) -> None:
         "-y", "--yes", action="store_true",
         help="delete: do not ask first (needed without a terminal)",
     )  # fmt: skip
+
+
+def pace_option(text: str) -> float:
+    """``--pace``: a factor on the voice's speed, e.g. 0.9 (slower) or 1.1 (faster)."""
+    low, high = PACE_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number (try 0.9 or 1.1)") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"the pace must be between {low} and {high}")
+    return value
+
+
+def add_pace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pace",
+        type=pace_option,
+        default=1.0,
+        help="speak slower (e.g. 0.9) or faster (1.1), pauses with it (default 1)",
+    )

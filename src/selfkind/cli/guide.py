@@ -150,12 +150,13 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
 
 
 def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
-    resolve_voice(script, args.voice)
+    pace = getattr(args, "pace", 1.0)
+    resolve_voice(script, args.voice, pace)
     check_background(script, script.front.background)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
 
     def prepare() -> SessionMix:
-        return prepare_session(script, args.voice, args.duration).mix
+        return prepare_session(script, args.voice, args.duration, pace=pace).mix
 
     player = Player(prepare, SESSION_RATE_HZ, device_option(args.output_device), args.delay)
     reflections = _reflections(args, player, script)

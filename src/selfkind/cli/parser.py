@@ -18,6 +18,7 @@ from .common import (
     add_jobs,
     add_journal_option,
     add_listening_options,
+    add_pace_option,
     add_recognizer_options,
     add_yes_option,
     duration_option,
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
     )
+    add_pace_option(render)
     add_jobs(render, "speech synthesis processes")
     render.set_defaults(run="render:cmd_render")
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch_parser.add_argument(
         "--voice", type=list_option(str), help="voices, comma-separated (default: each script's)"
     )
+    add_pace_option(batch_parser)
     add_jobs(batch_parser, "worker processes")
     batch_parser.add_argument("--force", action="store_true", help="render even if up to date")
     batch_parser.set_defaults(run="render:cmd_batch")
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument(
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
     )
+    add_pace_option(guide)
     guide.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import batch
 from ..devices import play
 from ..encode import FORMATS, choose_output
-from ..engines import unavailable_reason
+from ..engines import default_voice, unavailable_reason
 from ..errors import ScriptError, SetupError, UsageError
 from ..estimate import estimated_length_range_s
 from ..practices import practice_names, practice_text
@@ -41,6 +41,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             jobs=args.jobs,
             progress=progress,
+            pace=args.pace,
         )
     print(
         f"Rendered {format_duration(rendered.duration_s)} at"
@@ -60,7 +61,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     durations = args.duration or [None]
     voices = args.voice or [None]
-    jobs = batch.plan(args.paths, out_dir, args.format, durations, voices)
+    jobs = batch.plan(args.paths, out_dir, args.format, durations, voices, args.pace)
     if not jobs:
         raise UsageError(args.paths[0], "no scripts (.md files) found here")
     check_output(out_dir / "index.json", "-o")
@@ -180,12 +181,14 @@ PREVIEW_TEXT = (
 def cmd_voices(args: argparse.Namespace) -> int:
     if args.action == "preview":
         return _preview_voice(args)
+    chosen, why = default_voice()
     for name in voice_names():
         profile = load_voice(name)
         reason = unavailable_reason(profile)
         status = "ready" if reason is None else f"not usable: {reason}"
         shown = printable(f"{name:12} {profile.engine:7} {profile.description}")
         print(f"{shown}  [{printable(status)}]")
+    print(printable(f"Default voice: {chosen} ({why}); choose another with --voice NAME."))
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import SetupError
+from ..errors import SelfkindError, SetupError
 from ..voices import VoiceProfile
 
 
@@ -91,3 +91,32 @@ def unavailable_reason(profile: VoiceProfile) -> str | None:
 
         return piper_reason(profile)
     return f"unknown engine '{profile.engine}'"
+
+
+VOICE_ENV = "SELFKIND_VOICE"
+"""Names the voice a script without a ``voice:`` line speaks in, over the machine's choice."""
+NATURAL_VOICE = "natural"
+FALLBACK_VOICE = "default"
+
+
+def default_voice() -> tuple[str, str]:
+    """The voice for a script that names none, and why (one line for ``selfkind voices``).
+
+    The natural Piper voice where it can speak; espeak-ng's ``default``, which every machine
+    has, where it cannot; either overridden by $SELFKIND_VOICE.
+    """
+    import os
+
+    from ..voices import load_voice
+
+    chosen = os.environ.get(VOICE_ENV, "").strip()
+    if chosen:
+        return chosen, f"set by ${VOICE_ENV}"
+    try:
+        natural = load_voice(NATURAL_VOICE)
+    except (KeyError, SelfkindError):
+        return FALLBACK_VOICE, f"no '{NATURAL_VOICE}' voice profile"
+    reason = unavailable_reason(natural)
+    if reason is None:
+        return NATURAL_VOICE, "Piper is installed"
+    return FALLBACK_VOICE, f"espeak-ng, which always works ({NATURAL_VOICE}: {reason})"

@@ -1,0 +1,128 @@
+"""The listening experience, measured as a listener would: pace, breaths, bells, captions,
+chapters and tags, on rendered files decoded with ffmpeg."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from selfkind.measure import quiet_spans_s, voiced_s
+from selfkind.script import parse_script
+from selfkind.sentences import phrases, sentences
+from selfkind.timeline import compile_timeline, utterances
+
+from .conftest import SESSION_RATE_HZ, cli, decode, load_manifest, run
+
+PACED = """---
+title: Paced
+background: none
+---
+Let yourself settle into a comfortable position, and let your eyes close. Notice that you are
+breathing, without changing anything at all. This is a moment of kindness, just for you.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("One. Two words! Three?", ["One.", "Two words!", "Three?"]),
+        ('She said "Rest." Then go.', ['She said "Rest."', "Then go."]),
+        ("Notice the warmth... and rest. Now", ["Notice the warmth... and rest.", "Now"]),
+        ("Ask Dr. Lee. Then sit.", ["Ask Dr. Lee.", "Then sit."]),
+        ("No   end", ["No end"]),
+    ],
+)
+def test_sentences_end_where_a_reader_takes_a_breath(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("If it feels right, rest a hand here.", ["If it feels right,", "rest a hand here."]),
+        ("Breathe in: slowly and fully.", ["Breathe in:", "slowly and fully."]),
+        ("So, breathe out.", ["So, breathe out."]),
+        ("The warmth... the quiet.", ["The warmth...", "the quiet."]),
+    ],
+)
+def test_phrases_rest_at_commas_colons_and_ellipses(sentence: str, expected: list[str]) -> None:
+    assert phrases(sentence) == expected
+
+
+def test_a_breath_goes_between_sentences_exactly() -> None:
+    script = parse_script("One two. Three four.\n\nFive six.\n", "t.md")
+    assert utterances(script) == ["One two.", "Three four.", "Five six."]
+    frames = {text: 1000 + i for i, text in enumerate(utterances(script))}
+    timeline = compile_timeline(script, frames, 1000, gap_s=1.5, breath_s=1.1)
+    speech = timeline.of_kind("speech")
+    assert [e.text for e in speech] == utterances(script)
+    assert speech[1].start_frame - speech[0].end_frame == 1100  # a breath within a paragraph
+    assert speech[2].start_frame - speech[1].end_frame == 1500  # the gap between paragraphs
+
+
+def _render(tmp_path: Path, *options: str) -> tuple[dict, object]:
+    script = tmp_path / "paced.md"
+    script.write_text(PACED, encoding="utf-8")
+    out = tmp_path / f"paced{len(options)}.wav"
+    code, _, err = run("render", str(script), "-o", str(out), *options)
+    assert code == 0, err
+    return load_manifest(out.with_suffix(".json")), decode(out)
+
+
+def _wpm(manifest: dict, audio) -> float:  # noqa: ANN001
+    speech = [e for e in manifest["events"] if e["kind"] == "speech"]
+    words = sum(len(e["text"].split()) for e in speech)
+    spoken_s = sum(
+        voiced_s(audio[round(e["start_s"] * SESSION_RATE_HZ) : round(e["end_s"] * SESSION_RATE_HZ)],
+                 SESSION_RATE_HZ)
+        for e in speech
+    )  # fmt: skip
+    return words / spoken_s * 60
+
+
+def test_the_voice_is_unhurried_with_a_breath_between_sentences(tmp_path: Path) -> None:
+    manifest, audio = _render(tmp_path)
+    assert 110 <= _wpm(manifest, audio) <= 130
+    speech = [e for e in manifest["events"] if e["kind"] == "speech"]
+    assert len(speech) == 3
+    # What is heard between two sentences: silence of a breath, 0.8 to 1.5 s.
+    for before, after in zip(speech, speech[1:], strict=False):
+        between = audio[round(before["end_s"] * SESSION_RATE_HZ) - 441 :
+                        round(after["start_s"] * SESSION_RATE_HZ) + 441]  # fmt: skip
+        longest = max(end - start for start, end in quiet_spans_s(between, SESSION_RATE_HZ, 0.5))
+        assert 0.8 <= longest <= 1.5
+    # Inside the first sentence, a rest at its comma: shorter than a breath, but heard.
+    first = speech[0]
+    inside = audio[
+        round(first["start_s"] * SESSION_RATE_HZ) : round(first["end_s"] * SESSION_RATE_HZ)
+    ]
+    rests = quiet_spans_s(inside, SESSION_RATE_HZ, 0.25)
+    assert rests and all(end - start < 0.8 for start, end in rests)
+
+
+def test_pace_slows_the_voice_and_its_breaths(tmp_path: Path) -> None:
+    normal, normal_audio = _render(tmp_path)
+    slow, slow_audio = _render(tmp_path, "--pace", "0.9")
+    assert _wpm(slow, slow_audio) < _wpm(normal, normal_audio) * 0.95
+    assert slow["duration_s"] > normal["duration_s"]
+
+
+def test_pace_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli(capsys, "render", "self-compassion-break", "--pace", "3")
+    assert exited.value.code == 2
+    assert "between 0.5 and 2.0" in capsys.readouterr().err
+
+
+def test_voices_names_the_default_and_why() -> None:
+    env_voice = os.environ.pop("SELFKIND_VOICE")
+    try:
+        code, out, _ = run("voices")
+    finally:
+        os.environ["SELFKIND_VOICE"] = env_voice
+    assert code == 0
+    assert "Default voice: natural (Piper is installed)" in out
+    code, out, _ = run("voices")
+    assert "Default voice: default (set by $SELFKIND_VOICE)" in out
