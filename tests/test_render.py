@@ -76,7 +76,7 @@ def test_manifest_lists_every_event_with_its_source_line(rendered: dict) -> None
     events = rendered["manifest"]["events"]
     kinds = [(e["kind"], e["line"]) for e in events if e["kind"] != "pause"]
     assert kinds == [
-        ("section", 5), ("speech", 6), ("speech", 8), ("bell", 10),
+        ("section", 5), ("speech", 6), ("speech", 6), ("speech", 8), ("bell", 10),
         ("section", 11), ("speech", 12), ("speech", 13), ("reflect", 13), ("speech", 15),
     ]  # fmt: skip
     assert all({"kind", "start_s", "end_s", "text", "line"} <= e.keys() for e in events)
