@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from selfkind.measure import quiet_spans_s, voiced_s
+from selfkind.measure import loudness_trace, quiet_spans_s, voiced_s
 from selfkind.script import parse_script
 from selfkind.sentences import phrases, sentences
 from selfkind.timeline import compile_timeline, utterances
 
-from .conftest import SESSION_RATE_HZ, cli, decode, load_manifest, run
+from .conftest import SESSION_RATE_HZ, cli, decode, load_manifest, rms_db, run
 
 PACED = """---
 title: Paced
@@ -126,3 +127,58 @@ def test_voices_names_the_default_and_why() -> None:
     assert "Default voice: natural (Piper is installed)" in out
     code, out, _ = run("voices")
     assert "Default voice: default (set by $SELFKIND_VOICE)" in out
+
+
+BELLED = """---
+title: Belled
+background: none
+---
+Let yourself settle into a comfortable position, and let your eyes close. Notice that you are
+breathing, without changing anything at all.
+[pause 4s]
+[bell]
+[pause 10s]
+This is a moment of kindness, just for you. Rest here for a while, as long as you like.
+"""
+
+
+def test_the_bell_is_softer_than_the_voice_and_swells_gently(tmp_path: Path) -> None:
+    script = tmp_path / "belled.md"
+    script.write_text(BELLED, encoding="utf-8")
+    out = tmp_path / "belled.wav"
+    code, _, err = run("render", str(script), "-o", str(out))
+    assert code == 0, err
+    manifest = load_manifest(out.with_suffix(".json"))
+    trace = loudness_trace(out)
+    speech = [(e["start_s"], e["end_s"]) for e in manifest["events"] if e["kind"] == "speech"]
+    (bell,) = [e["start_s"] for e in manifest["events"] if e["kind"] == "bell"]
+    voice_lufs = trace.loudest_short_term(speech)
+    bell_lufs = trace.loudest_short_term([(bell, bell + 3.5)])
+    assert voice_lufs - bell_lufs >= 3.0, (voice_lufs, bell_lufs)
+    # A gentle attack: from the strike to 90% of its loudest 5 ms takes 30 ms or more.
+    audio = decode(out)
+    start = round(bell * SESSION_RATE_HZ)
+    step = round(0.005 * SESSION_RATE_HZ)
+    frames = audio[start : start + SESSION_RATE_HZ // step * step].reshape(-1, step)
+    envelope = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    rise_s = int(np.argmax(envelope >= 0.9 * envelope.max())) * 0.005
+    assert rise_s >= 0.03, rise_s
+
+
+def test_a_timer_bell_sounds_as_a_spoken_sessions_bell(tmp_path: Path) -> None:
+    spoken = tmp_path / "spoken.md"
+    spoken.write_text(BELLED, encoding="utf-8")
+    timer_only = tmp_path / "timer.md"
+    timer_only.write_text(
+        "---\ntitle: Timer\n---\n[pause 4s]\n[bell]\n[pause 10s]\n", encoding="utf-8"
+    )
+    strikes = []
+    for script in (spoken, timer_only):
+        out = script.with_suffix(".wav")
+        code, _, err = run("render", str(script), "-o", str(out))
+        assert code == 0, err
+        (bell,) = [e["start_s"] for e in load_manifest(out.with_suffix(".json"))["events"]
+                   if e["kind"] == "bell"]  # fmt: skip
+        start = round(bell * SESSION_RATE_HZ)
+        strikes.append(decode(out)[start : start + 3 * SESSION_RATE_HZ])
+    assert rms_db(strikes[0]) == pytest.approx(rms_db(strikes[1]), abs=0.2)

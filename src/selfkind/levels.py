@@ -14,3 +14,8 @@ LOSSY_CEILING_DBTP = -2.0
 
 CLIP_LUFS = -18.0
 """Loudness (BS.1770) every prepared clip is leveled to."""
+
+BELL_UNDER_VOICE_DB = -3.0
+"""A bell's loudest short-term (3 s) loudness against the voice's clip loudness: the voice's
+own short-term peaks sit a little above its clips' integrated loudness, so the bell ends up
+at least 3 LU under the voice as heard, soft after a silence."""

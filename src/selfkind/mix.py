@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .sounds import BELL_RING_S, LoopedSource, bell_strike, leveled
+from .levels import BELL_UNDER_VOICE_DB
+from .sounds import BELL_RING_S, LoopedSource, bell_gain, bell_strike
 from .timeline import BELL_INTERVAL_S, Timeline
 
 BLOCK_S = 0.5
@@ -35,8 +36,8 @@ class MixSettings:
     """How much further the ambience drops while the voice speaks."""
     duck_attack_s: float = 0.4
     duck_release_s: float = 1.5
-    bell_level_db: float = -6.0
-    """Loudness of a bell strike relative to the voice."""
+    bell_level_db: float = BELL_UNDER_VOICE_DB
+    """Short-term loudness of a bell strike at its loudest, relative to the voice's clips."""
     fade_in_s: float = 2.0
     fade_out_s: float = 3.0
 
@@ -77,10 +78,18 @@ class SessionMix:
         )
         self._bell = np.zeros(0, dtype=np.float32)
         if self._strikes.size:
-            strike = bell_strike(rate)
             target_lufs = settings.voice_lufs + settings.bell_level_db
-            self._bell = strike * np.float32(leveled(strike, rate, target_lufs))
+            self._bell = bell_strike(rate) * np.float32(bell_gain(rate, target_lufs))
+        self._planned_bell = self._bell
         self._bell_frames = round(BELL_RING_S * rate)
+
+    def set_bell_offset(self, gain: float) -> None:
+        """Scale the bells against the rest of the mix (1 as planned, 0 silent).
+
+        A master gain that corrects the voice's level (render.session_gain_db) moves the
+        bells back by as much, so a bell rings at the same level in every session.
+        """
+        self._bell = self._planned_bell * np.float32(gain)
 
     def render(self, start_frame: int, stop_frame: int) -> np.ndarray:
         """Samples for frames [start_frame, stop_frame) of the session, mono float32."""

@@ -18,6 +18,10 @@ BELL_RING_S = 16.0
 NOISE_LOOP_S = 47.0
 """Length of the generated noise loop; an odd length so its seam never lines up with bells."""
 LOOP_CROSSFADE_S = 3.0
+BELL_ATTACK_S = 0.02
+"""Time constant of a strike's swell: 95% of its level after three of them (60 ms)."""
+SHORT_TERM_S = 3.0
+"""EBU R128's short-term window: what a listener hears as "how loud it is just now"."""
 
 # A struck bowl's ring modes are not harmonic. Each row: frequency ratio to the fundamental,
 # relative amplitude, decay time constant in seconds, and how far (Hz) the mode's two
@@ -52,8 +56,9 @@ def bell_strike(sample_rate_hz: int) -> np.ndarray:
             2 * math.pi * (freq_hz + split_hz) * t + 2 * phase
         )
         tone += envelope * pair
-    # A felt mallet: the sound swells over ~6 ms rather than starting as a click.
-    attack = 1 - np.exp(-t / 0.006)
+    # A soft felt mallet: the sound swells over ~50 ms rather than arriving as a knock, so a
+    # bell after a long silence invites attention instead of startling.
+    attack = 1 - np.exp(-t / BELL_ATTACK_S)
     # Close the tail to exact silence so no strike ends with a step.
     release = np.clip((BELL_RING_S - t) / 1.0, 0, 1) ** 2
     strike = (tone * attack * release / np.max(np.abs(tone * attack * release))).astype(np.float32)
@@ -132,6 +137,17 @@ class LoopedSource:
                 )
             done, position = done + take, 0
         return out * self.gain if self.gain != 1.0 else out
+
+
+def bell_gain(sample_rate_hz: int, short_term_lufs: float) -> float:
+    """The gain that puts a strike's loudest short-term loudness (its first SHORT_TERM_S,
+    where it rings loudest) at ``short_term_lufs``.
+
+    A bell is leveled by how loud it is when struck, not by its integrated loudness over a
+    long ring (which sits far under the strike and made it too loud against the voice).
+    """
+    strike = bell_strike(sample_rate_hz)
+    return leveled(strike[: round(SHORT_TERM_S * sample_rate_hz)], sample_rate_hz, short_term_lufs)
 
 
 def leveled(samples: np.ndarray, sample_rate_hz: int, target_lufs: float) -> float:
