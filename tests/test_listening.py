@@ -182,3 +182,58 @@ def test_a_timer_bell_sounds_as_a_spoken_sessions_bell(tmp_path: Path) -> None:
         start = round(bell * SESSION_RATE_HZ)
         strikes.append(decode(out)[start : start + 3 * SESSION_RATE_HZ])
     assert rms_db(strikes[0]) == pytest.approx(rms_db(strikes[1]), abs=0.2)
+
+
+CAPTIONED = """---
+title: Captioned
+background: none
+---
+Welcome. You might offer yourself a few kind words, the way you would to a good friend who is
+struggling today, gently and without any hurry.
+[bell]
+[reflect 3s] What would you like to hear?
+"""
+
+
+def _vtt_cues(path: Path) -> list[tuple[float, float, list[str]]]:
+    def seconds(stamp: str) -> float:
+        hours, minutes, secs = stamp.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(secs)
+
+    blocks = path.read_text(encoding="utf-8").strip().split("\n\n")[1:]
+    out = []
+    for block in blocks:
+        _, times, *lines = block.split("\n")
+        start, end = times.split(" --> ")
+        out.append((seconds(start), seconds(end), lines))
+    return out
+
+
+def test_captions_show_a_sentence_at_a_time_in_two_short_lines(tmp_path: Path) -> None:
+    script = tmp_path / "captioned.md"
+    script.write_text(CAPTIONED, encoding="utf-8")
+    out = tmp_path / "captioned.wav"
+    code, _, err = run("render", str(script), "-o", str(out))
+    assert code == 0, err
+    cues = _vtt_cues(out.with_suffix(".vtt"))
+    texts = [" ".join(lines) for _, _, lines in cues]
+    assert texts[0] == "Welcome."
+    # The long sentence is split at its commas, every piece at most two lines of 42.
+    long_sentence = texts[1 : texts.index("[bell]")]
+    assert " ".join(long_sentence).startswith("You might offer yourself a few kind words,")
+    assert len(long_sentence) >= 2 and all(t.endswith((",", ".")) for t in long_sentence)
+    assert all(len(lines) <= 2 and all(len(x) <= 42 for x in lines) for _, _, lines in cues)
+    assert "[bell]" in texts
+    assert "[reflect] What would you like to hear?" in texts
+    assert all(a[1] <= b[0] + 1e-3 for a, b in zip(cues, cues[1:], strict=False))
+    # Timed from the clips: quiet just before a sentence's cue, voice just after it starts.
+    audio = decode(out)
+    manifest = load_manifest(out.with_suffix(".json"))
+    speech = [e for e in manifest["events"] if e["kind"] == "speech"]
+    assert [c[0] for c in cues if c[2] == ["Welcome."]] == [
+        pytest.approx(speech[0]["start_s"], abs=1e-3)
+    ]
+    for start_s, _, _ in cues[:2]:
+        at = round(start_s * SESSION_RATE_HZ)
+        assert rms_db(audio[at - 4410 : at - 441]) < -60
+        assert rms_db(audio[at : at + 4410]) > -40

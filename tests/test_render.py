@@ -132,14 +132,17 @@ def test_no_clicks_at_clip_boundaries(rendered: dict) -> None:
 def test_captions_follow_the_manifest_within_50ms(rendered: dict) -> None:
     vtt = rendered["result"].captions.read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT")
-    cues = re.findall(r"(\d\d):(\d\d):(\d\d\.\d\d\d) --> (\d\d):(\d\d):(\d\d\.\d\d\d)\n(.+)", vtt)
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d\.\d\d\d) --> (\d\d):(\d\d):(\d\d\.\d\d\d)\n(.+(?:\n.+)?)", vtt)
+    # Bells and reflections have cues of their own (see test_listening); these sentences
+    # are short enough for one cue each.
+    cues = [cue for cue in cues if not cue[6].startswith("[")]
     speech = [e for e in rendered["manifest"]["events"] if e["kind"] == "speech"]
     assert len(cues) == len(speech)
     for cue, event in zip(cues, speech, strict=False):
         start = int(cue[0]) * 3600 + int(cue[1]) * 60 + float(cue[2])
         end = int(cue[3]) * 3600 + int(cue[4]) * 60 + float(cue[5])
         assert abs(start - event["start_s"]) <= 0.05 and abs(end - event["end_s"]) <= 0.05
-        assert cue[6] == event["text"]
+        assert cue[6].replace("\n", " ") == event["text"]
 
 
 def test_speech_is_where_the_captions_say(rendered: dict) -> None:
