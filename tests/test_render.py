@@ -132,7 +132,9 @@ def test_no_clicks_at_clip_boundaries(rendered: dict) -> None:
 def test_captions_follow_the_manifest_within_50ms(rendered: dict) -> None:
     vtt = rendered["result"].captions.read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT")
-    cues = re.findall(r"(\d\d):(\d\d):(\d\d\.\d\d\d) --> (\d\d):(\d\d):(\d\d\.\d\d\d)\n(.+(?:\n.+)?)", vtt)
+    cues = re.findall(
+        r"(\d\d):(\d\d):(\d\d\.\d\d\d) --> (\d\d):(\d\d):(\d\d\.\d\d\d)\n(.+(?:\n.+)?)", vtt
+    )
     # Bells and reflections have cues of their own (see test_listening); these sentences
     # are short enough for one cue each.
     cues = [cue for cue in cues if not cue[6].startswith("[")]
