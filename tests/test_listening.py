@@ -237,3 +237,53 @@ def test_captions_show_a_sentence_at_a_time_in_two_short_lines(tmp_path: Path) -
         at = round(start_s * SESSION_RATE_HZ)
         assert rms_db(audio[at - 4410 : at - 441]) < -60
         assert rms_db(audio[at : at + 4410]) > -40
+
+
+CHAPTERED = """---
+title: Chaptered
+background: none
+---
+# Arriving
+Welcome.
+# Resting
+Rest here.
+# Closing
+Thank you.
+"""
+
+
+def _ffprobe_chapters(path: Path) -> list[tuple[float, str]]:
+    import json
+    import subprocess
+
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    chapters = json.loads(result.stdout)["chapters"]
+    return [(float(c["start_time"]), c.get("tags", {}).get("title", "")) for c in chapters]
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg", "m4a"])
+def test_chapters_survive_conversion_in_order(tmp_path: Path, fmt: str) -> None:
+    import subprocess
+
+    script = tmp_path / "chaptered.md"
+    script.write_text(CHAPTERED, encoding="utf-8")
+    out = tmp_path / f"chaptered.{fmt}"
+    code, _, err = run("render", str(script), "-o", str(out))
+    assert code == 0, err
+    titles = ["Arriving", "Resting", "Closing"]
+    chapters = _ffprobe_chapters(out)
+    assert [title for _, title in chapters] == titles
+    assert [start for start, _ in chapters] == sorted(start for start, _ in chapters)
+    # Converted by a listener's own tools: the chapters come through, in order.
+    # (ffmpeg 5.1 writes no Ogg chapters of its own, so Ogg is not a target.)
+    for target in ("m4a", "mp3"):
+        converted = tmp_path / f"converted-from-{fmt}.{target}"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(out), str(converted)], check=True
+        )  # fmt: skip
+        again = _ffprobe_chapters(converted)
+        assert [title for _, title in again] == titles, (fmt, target, again)
+        assert [s for s, _ in again] == pytest.approx([s for s, _ in chapters], abs=0.15)

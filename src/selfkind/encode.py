@@ -27,7 +27,12 @@ _CODEC_ARGS = {
     "mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-compression_level", "7"]
     + ["-id3v2_version", "3", "-f", "mp3"],
     "ogg": ["-c:a", "libvorbis", "-q:a", "4", "-f", "ogg"],
+    # AAC in MP4, which phones' audiobook and podcast players read chapters from; 64 kbit/s
+    # is ample for a mono voice.
+    "m4a": ["-c:a", "aac", "-b:a", "64k", "-f", "mp4"],
 }
+_TAGGED_FORMATS = ("flac", "mp3", "ogg", "m4a")
+"""Formats that carry the full tags and chapters (WAV keeps only its title)."""
 
 
 class EncodeError(SelfkindError):
@@ -39,6 +44,29 @@ class Chapter:
     title: str
     start_s: float
     end_s: float
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What a phone's player shows for a file."""
+
+    title: str
+    artist: str = ""
+    """The voice."""
+    album: str = "selfkind"
+    genre: str = "Meditation"
+    track: int | None = None
+    """Position within a batch, from 1."""
+    track_total: int | None = None
+
+    def fields(self) -> dict[str, str]:
+        """ffmpeg's metadata names -> values, the empty ones left out."""
+        out = {"title": self.title, "artist": self.artist, "album": self.album}
+        out["genre"] = self.genre
+        if self.track is not None:
+            total = f"/{self.track_total}" if self.track_total else ""
+            out["track"] = f"{self.track}{total}"
+        return {key: value for key, value in out.items() if value}
 
 
 def _widen_pipe(stream: object) -> None:
@@ -78,12 +106,14 @@ class Encoder:
         sample_rate_hz: int,
         title: str,
         chapters: list[Chapter] | None = None,
+        tags: Tags | None = None,
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.path = path
         self.fmt = fmt
         self.chapters = chapters or []
+        self.tags = tags or Tags(title)
         # One input only: given a second (say, a metadata file) ffmpeg polls its inputs from
         # threads and naps whenever the pipe is momentarily empty, which halves its speed.
         command = ["-y", "-f", "f32le", "-ar", str(sample_rate_hz), "-ac", "1", "-i", "pipe:0"]
@@ -108,29 +138,95 @@ class Encoder:
             self._process.finish()
         except ffmpeg.FfmpegFailed as err:
             raise EncodeError(f"ffmpeg could not write {self.path.name}: {err.reason}") from None
-        if self.fmt == "mp3" and self.chapters:
-            write_id3_chapters(self.path, self.chapters)
+        if self.fmt in _TAGGED_FORMATS:
+            write_tags_and_chapters(self.path, self.fmt, self.tags, self.chapters)
 
     def abort(self) -> None:
         self._process.kill()
 
 
-def write_id3_chapters(path: Path, chapters: list[Chapter]) -> None:
-    """Add ID3v2 chapter frames (CHAP, with a CTOC listing them) to an MP3 file's tag."""
-    from mutagen.id3 import CHAP, CTOC, ID3, TIT2, CTOCFlags
+def _metadata_value(text: str) -> str:
+    """Escape a value for ffmpeg's metadata file (``=``, ``;``, ``#``, ``\\`` and newlines)."""
+    for char in ("\\", "=", ";", "#", "\n"):
+        text = text.replace(char, "\\" + char)
+    return text
 
-    tags = ID3(path)
-    ids = [f"ch{index}" for index in range(len(chapters))]
-    tags.add(
-        CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids)
-    )
-    for element_id, chapter in zip(ids, chapters, strict=True):
-        tags.add(
-            CHAP(
-                element_id=element_id,
-                start_time=round(chapter.start_s * 1000),
-                end_time=round(chapter.end_s * 1000),
-                sub_frames=[TIT2(text=[chapter.title])],
-            )
-        )
-    tags.save(path, v2_version=3)
+
+def _vorbis_time(seconds: float) -> str:
+    total_ms = round(seconds * 1000)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def _write_vorbis_comments(path: Path, fmt: str, tags: Tags, chapters: list[Chapter]) -> None:
+    """Tags and ``CHAPTER001=``/``CHAPTER001NAME=`` comments (the Vorbis chapter extension,
+    which ffmpeg and many players read) in a FLAC or Ogg Vorbis file."""
+    from mutagen.flac import FLAC
+    from mutagen.oggvorbis import OggVorbis
+
+    audio = FLAC(path) if fmt == "flac" else OggVorbis(path)
+    names = {"title": "TITLE", "artist": "ARTIST", "album": "ALBUM", "genre": "GENRE"}
+    for key, value in tags.fields().items():
+        if key in names:
+            audio[names[key]] = [value]
+    if tags.track is not None:
+        audio["TRACKNUMBER"] = [str(tags.track)]
+        if tags.track_total:
+            audio["TRACKTOTAL"] = [str(tags.track_total)]
+    for number, chapter in enumerate(sorted(chapters, key=lambda c: c.start_s), start=1):
+        audio[f"CHAPTER{number:03d}"] = [_vorbis_time(chapter.start_s)]
+        audio[f"CHAPTER{number:03d}NAME"] = [chapter.title]
+    audio.save()
+
+
+def ffmetadata(tags: Tags, chapters: list[Chapter]) -> str:
+    """Tags and chapters in ffmpeg's metadata file format, chapters in time order."""
+    lines = [";FFMETADATA1"]
+    lines += [f"{key}={_metadata_value(value)}" for key, value in tags.fields().items()]
+    for chapter in sorted(chapters, key=lambda c: c.start_s):
+        lines += [
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={round(chapter.start_s * 1000)}",
+            f"END={round(chapter.end_s * 1000)}",
+            f"title={_metadata_value(chapter.title)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_tags_and_chapters(path: Path, fmt: str, tags: Tags, chapters: list[Chapter]) -> None:
+    """Give a finished file its tags and chapters, written by ffmpeg's own muxers so every
+    player (and a later ffmpeg conversion) reads them: ID3 CHAP frames in time order with a
+    CTOC for MP3, ``CHAPTER001=``/``CHAPTER001NAME=`` comments for FLAC and Ogg Vorbis, and
+    a chapter track for M4A.
+
+    FLAC and Ogg are tagged in place. MP3 and M4A are copied by ffmpeg (not encoded again)
+    into a file beside ``path`` that then replaces it: its muxers write CHAP frames in time
+    order and MP4 chapter tracks, which mutagen does not. Kept apart from the encode itself:
+    given a second input, ffmpeg encodes at half speed.
+    """
+    from .files import temporary_beside
+
+    if fmt in ("flac", "ogg"):
+        _write_vorbis_comments(path, fmt, tags, chapters)
+        return
+    metadata = temporary_beside(path)
+    remuxed = temporary_beside(path)
+    try:
+        metadata.write_text(ffmetadata(tags, chapters), encoding="utf-8")
+        command = ["-y", "-i", str(path), "-f", "ffmetadata", "-i", str(metadata)]
+        command += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1", "-c", "copy"]
+        if fmt == "mp3":
+            command += ["-id3v2_version", "3", "-write_id3v1", "0"]
+        if fmt == "m4a":
+            command += ["-movflags", "+faststart"]
+        command += ["-fflags", "+bitexact", "-f", _CODEC_ARGS[fmt][-1], str(remuxed)]
+        try:
+            ffmpeg.run(command)
+        except ffmpeg.FfmpegFailed as err:
+            raise EncodeError(f"ffmpeg could not tag {path.name}: {err.reason}") from None
+        remuxed.replace(path)
+    finally:
+        metadata.unlink(missing_ok=True)
+        remuxed.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from . import paths
 from .background import check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
-from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder
+from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder, Tags
 from .engines import VOICE_ENV, default_voice
 from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
@@ -32,7 +32,7 @@ from .practices import practice_names, practice_text
 from .progress import Progress
 from .script import MAX_SCRIPT_BYTES, Script, parse_script, read_script_text
 from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
-from .timeline import Timeline, compile_timeline, length_range_s, utterances
+from .timeline import LEAD_IN_S, Timeline, compile_timeline, length_range_s, utterances
 from .voices import VoiceProfile, load_voice, voice_names
 
 PLAN_CORRECTION_DB = (1.0, 4.0)
@@ -258,6 +258,31 @@ def previous_audio(audio: Path) -> Path | None:
     return candidate
 
 
+def session_title(title: str, duration_s: float, voice: str) -> str:
+    """What a player lists: "Self-Compassion Break (10 min, natural)", so a batch's lengths
+    and voices are told apart on a phone."""
+    return f"{title} ({max(round(duration_s / 60), 1)} min, {voice})"
+
+
+def session_tags(session: Session, track: tuple[int, int] | None = None) -> Tags:
+    timeline = session.timeline
+    return Tags(
+        title=session_title(timeline.title, timeline.duration_s, session.voice.name),
+        artist=session.voice.name,
+        track=track[0] if track else None,
+        track_total=track[1] if track else None,
+    )
+
+
+def session_chapters(timeline: Timeline) -> list[Chapter]:
+    """One chapter per section, in time order; the first starts at 0 when only the lead-in
+    comes before it, as players expect chapters to cover the file."""
+    chapters = [Chapter(e.text, e.start_s, e.end_s) for e in timeline.of_kind("section")]
+    if chapters and chapters[0].start_s <= LEAD_IN_S:
+        chapters[0] = Chapter(chapters[0].title, 0.0, chapters[0].end_s)
+    return chapters
+
+
 def session_gain_db(mix: SessionMix) -> float:
     """The master gain that brings this session's mix to TARGET_LUFS (and the bells, moved
     back by the correction, to where the plan puts them in every session).
@@ -297,8 +322,10 @@ def render_session(
     fmt: str,
     progress: Progress | None = None,
     extra: dict[str, object] | None = None,
+    track: tuple[int, int] | None = None,
 ) -> Rendered:
-    """Mix, master and encode to ``audio_path``, with captions and manifest beside it.
+    """Mix, master and encode to ``audio_path``, with captions and manifest beside it;
+    ``track`` is (number, total) within a batch.
 
     Nothing appears at the final paths until all three are complete; on any failure or
     interruption the temporary files are removed.
@@ -314,8 +341,8 @@ def render_session(
         with writing(audio_path):
             audio_temp = temporary_beside(audio_path)
         temps.append(audio_temp)
-        chapters = [Chapter(e.text, e.start_s, e.end_s) for e in timeline.of_kind("section")]
-        encoder = Encoder(audio_temp, fmt, rate, timeline.title, chapters)
+        tags = session_tags(session, track)
+        encoder = Encoder(audio_temp, fmt, rate, tags.title, session_chapters(timeline), tags)
         ceiling = LOSSY_CEILING_DBTP if fmt in LOSSY_FORMATS else LOSSLESS_CEILING_DBTP
         master = Master(rate, session_gain_db(session.mix), ceiling)
         meter = LoudnessMeter(rate)
@@ -334,6 +361,7 @@ def render_session(
         details: dict[str, object] = {
             **(extra or {}),
             "voice": session.voice.name,
+            "tags": tags.fields(),
             "format": fmt,
             "audio": audio_path.name,
             "loudness_lufs": round(loudness_lufs, 2),
