@@ -50,6 +50,7 @@ def test_batch_renders_every_combination_and_survives_a_bad_script(
     assert most_workers == 2
     assert code == 1  # one script failed...
     assert f"{library}/nested/broken.md:3:3: unknown directive [pase 3s]" in stderr
+    assert stderr.count("unknown directive") == 1  # once, not once per length
     assert "4 rendered, 0 up to date, 2 failed" in stdout  # ...and the others were rendered
     for name in ("one-15s", "one-25s", "nested/two-15s", "nested/two-25s"):
         audio = out / f"{name}.wav"
@@ -60,8 +61,16 @@ def test_batch_renders_every_combination_and_survives_a_bad_script(
     files = sorted(entry["file"] for entry in index["outputs"])
     assert files == ["nested/two-15s.wav", "nested/two-25s.wav", "one-15s.wav", "one-25s.wav"]
     assert index["outputs"][0]["sections"][0]["title"] == "Opening"
+    # A phone's list tells the lengths apart, and numbers the tracks within the batch.
+    entries = {entry["file"]: entry for entry in index["outputs"]}
+    assert entries["one-15s.wav"]["title"] == "Opening (15 s, default)"
+    assert entries["one-25s.wav"]["title"] == "Opening (25 s, default)"
+    assert {e["album"] for e in entries.values()} == {"selfkind"}
+    assert {e["genre"] for e in entries.values()} == {"Meditation"}
+    assert len({e["track"] for e in entries.values()}) == 4
     playlist = (out / "playlist.m3u").read_text().splitlines()
     assert playlist[0] == "#EXTM3U" and "one-15s.wav" in playlist
+    assert "#EXTINF:15,Opening (15 s, default)" in playlist
 
 
 def test_a_second_run_skips_what_is_up_to_date_and_force_renders_again(

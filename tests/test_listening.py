@@ -287,3 +287,27 @@ def test_chapters_survive_conversion_in_order(tmp_path: Path, fmt: str) -> None:
         again = _ffprobe_chapters(converted)
         assert [title for _, title in again] == titles, (fmt, target, again)
         assert [s for s, _ in again] == pytest.approx([s for s, _ in chapters], abs=0.15)
+
+
+def test_batch_files_carry_their_length_voice_and_track(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    script = tmp_path / "short.md"
+    script.write_text("---\ntitle: Short\n---\nWelcome.\n[pause 2s..60s]\nGoodbye.\n")
+    out = tmp_path / "out"
+    code, _, err = run("batch", str(script), "-o", str(out), "--duration", "20s,1m", "--jobs", "1")
+    assert code == 0, err
+    found = {}
+    for name in ("short-20s.mp3", "short-1m.mp3"):
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_format", "-of", "json", str(out / name)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        found[name] = {k.lower(): v for k, v in json.loads(probe.stdout)["format"]["tags"].items()}
+    assert found["short-20s.mp3"]["title"] == "Short (20 s, default)"
+    assert found["short-1m.mp3"]["title"] == "Short (1 min, default)"
+    assert found["short-1m.mp3"]["track"] == "2/2"
+    assert {tags["album"] for tags in found.values()} == {"selfkind"}
+    assert {tags["artist"] for tags in found.values()} == {"default"}
+    assert {tags["genre"] for tags in found.values()} == {"Meditation"}

@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import __version__, files
@@ -44,6 +44,8 @@ class Job:
     voice: str | None = None
     pace: float = 1.0
     """Above 1 faster, below 1 slower (see VoiceProfile.paced)."""
+    track: tuple[int, int] | None = None
+    """(number, total) within the batch, for the file's tags."""
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Outcome:
     duration_s: float = 0.0
     voice: str = ""
     sections: list[dict[str, object]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    """The file's own tags (title, artist, album, genre, track), as its manifest records."""
 
 
 def find_scripts(paths: Sequence[str]) -> list[tuple[str, Path]]:
@@ -100,7 +104,7 @@ def plan(
                 output = out_dir / relative.parent / f"{name}.{fmt}"
                 jobs.append(Job(source, str(output), fmt, duration_s, voice, pace))
     _refuse_clashes(jobs)
-    return jobs
+    return [replace(job, track=(n, len(jobs))) for n, job in enumerate(jobs, start=1)]
 
 
 def _refuse_clashes(jobs: Sequence[Job]) -> None:
@@ -176,6 +180,7 @@ def build_key(job: Job) -> str:
             "breath_s": voice.breath_s,
             "format": job.fmt,
             "duration_s": job.duration_s,
+            "track": job.track,
         },
         sort_keys=True,
     )
@@ -202,7 +207,9 @@ def run_job(job: Job, force: bool = False) -> Outcome:
         if manifest is None:
             script = load_script(job.source)
             session = prepare_session(script, job.voice, job.duration_s, pace=job.pace)
-            rendered = render_session(session, Path(job.output), job.fmt, extra={"build_key": key})
+            rendered = render_session(
+                session, Path(job.output), job.fmt, extra={"build_key": key}, track=job.track
+            )
             manifest = json.loads(rendered.manifest.read_text(encoding="utf-8"))
             status = STATUS_RENDERED
         else:
@@ -226,7 +233,8 @@ def run_job(job: Job, force: bool = False) -> Outcome:
     return Outcome(
         job,
         status,
-        title=manifest["title"],
+        title=manifest.get("tags", {}).get("title", manifest["title"]),
+        tags=manifest.get("tags", {}),
         duration_s=manifest["duration_s"],
         voice=manifest.get("voice", ""),
         sections=sections,
@@ -294,10 +302,15 @@ def write_index(out_dir: Path, outcomes: Sequence[Outcome]) -> tuple[Path, Path]
     entries = []
     for outcome in done:
         relative = os.path.relpath(outcome.job.output, out_dir)
+        track = outcome.job.track
         entries.append(
             {
                 "file": relative,
                 "title": outcome.title,
+                "album": outcome.tags.get("album", ""),
+                "artist": outcome.tags.get("artist", ""),
+                "genre": outcome.tags.get("genre", ""),
+                "track": track[0] if track else None,
                 "duration_s": outcome.duration_s,
                 "voice": outcome.voice,
                 "source": outcome.job.source,

@@ -261,7 +261,8 @@ def previous_audio(audio: Path) -> Path | None:
 def session_title(title: str, duration_s: float, voice: str) -> str:
     """What a player lists: "Self-Compassion Break (10 min, natural)", so a batch's lengths
     and voices are told apart on a phone."""
-    return f"{title} ({max(round(duration_s / 60), 1)} min, {voice})"
+    length = f"{round(duration_s / 60)} min" if duration_s >= 59.5 else f"{round(duration_s)} s"
+    return f"{title} ({length}, {voice})"
 
 
 def session_tags(session: Session, track: tuple[int, int] | None = None) -> Tags:

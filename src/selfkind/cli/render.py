@@ -92,10 +92,15 @@ def _run_batch(args: argparse.Namespace, out_dir: Path, jobs: list[batch.Job]) -
     counts = {s: 0 for s in (batch.STATUS_RENDERED, batch.STATUS_SKIPPED, batch.STATUS_FAILED)}
     for outcome in outcomes:
         counts[outcome.status] += 1
-    for outcome in outcomes:
-        if outcome.status == batch.STATUS_FAILED:
-            for reason in outcome.reasons or (outcome.reason,):
-                print(f"failed: {printable(reason)}", file=sys.stderr)
+    # A mistake in a script fails every length and voice of it alike: said once.
+    reasons = dict.fromkeys(
+        reason
+        for outcome in outcomes
+        if outcome.status == batch.STATUS_FAILED
+        for reason in outcome.reasons or (outcome.reason,)
+    )
+    for reason in reasons:
+        print(f"failed: {printable(reason)}", file=sys.stderr)
     print(
         f"{counts['rendered']} rendered, {counts['skipped']} up to date,"
         f" {counts['failed']} failed; index: {printable(str(index_path))},"
