@@ -311,3 +311,28 @@ def test_batch_files_carry_their_length_voice_and_track(tmp_path: Path) -> None:
     assert {tags["album"] for tags in found.values()} == {"selfkind"}
     assert {tags["artist"] for tags in found.values()} == {"default"}
     assert {tags["genre"] for tags in found.values()} == {"Meditation"}
+
+
+def test_background_chosen_at_play_time_overrides_the_script(tmp_path: Path) -> None:
+    script = tmp_path / "bed.md"
+    script.write_text("---\nbackground: brown-noise\n---\nHello there.\n[pause 6s]\nGoodbye.\n")
+    pause_levels = {}
+    for name, options in {
+        "none": ["--background", "none"],
+        "loud": ["--background", "pink-noise", "--background-level=-20dB"],
+        "quiet": ["--background", "pink-noise", "--background-level=-30"],
+    }.items():
+        out = tmp_path / f"{name}.wav"
+        code, _, err = run("render", str(script), "-o", str(out), *options)
+        assert code == 0, err
+        (pause,) = [e for e in load_manifest(out.with_suffix(".json"))["events"]
+                    if e["kind"] == "pause"]  # fmt: skip
+        at = round((pause["start_s"] + 2) * SESSION_RATE_HZ)
+        pause_levels[name] = rms_db(decode(out)[at : at + 2 * SESSION_RATE_HZ])
+    assert pause_levels["none"] < -90
+    assert pause_levels["loud"] - pause_levels["quiet"] == pytest.approx(10, abs=1.5)
+    code, _, err = run("render", str(script), "-o", str(tmp_path / "x.wav"),
+                       "--background", "missing.flac")  # fmt: skip
+    assert code == 2
+    assert err.startswith("--background: background file 'missing.flac' not found")
+    assert not (tmp_path / "x.wav").exists()

@@ -11,13 +11,13 @@ import errno
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import paths
-from .background import check_background, open_background
+from .background import BUILTIN_BACKGROUNDS, check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
 from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder, Tags
@@ -108,6 +108,29 @@ def resolve_voice(script: Script, override: str | None, pace: float = 1.0) -> Vo
         raise ScriptError(
             where, line, col, f"unknown voice '{name}' (known: {', '.join(voice_names())})"
         ) from None
+
+
+def with_background(
+    script: Script, background: str | None, background_level_db: float | None = None
+) -> Script:
+    """The script with the ambience chosen when playing (``--background``,
+    ``--background-level``) in place of its own. A file named there is relative to where the
+    command runs, not to the script; a mistake in it is the option's (UsageError)."""
+    front = script.front
+    if background is not None:
+        spec = background
+        if spec not in BUILTIN_BACKGROUNDS:
+            spec = str(Path(spec).expanduser().absolute())
+        front = replace(front, background=spec)
+    if background_level_db is not None:
+        front = replace(front, background_level_db=background_level_db)
+    changed = replace(script, front=front)
+    if background is not None:
+        try:
+            check_background(changed, changed.front.background, SESSION_RATE_HZ)
+        except ScriptError as err:
+            raise UsageError("--background", err.message.replace(spec, background)) from None
+    return changed
 
 
 def prepare_session(
@@ -415,8 +438,10 @@ def render_file(
     progress: Progress | None = None,
     on_prepared: Callable[[Session], None] | None = None,
     pace: float = 1.0,
+    background: str | None = None,
+    background_level_db: float | None = None,
 ) -> Rendered:
-    script = load_script(source)
+    script = with_background(load_script(source), background, background_level_db)
     check_output(audio_path)
     remove_stale_parts(audio_path.parent)
     session = prepare_session(script, voice_name, duration_s, jobs, progress, pace)

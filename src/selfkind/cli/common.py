@@ -186,3 +186,31 @@ def add_pace_option(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="speak slower (e.g. 0.9) or faster (1.1), pauses with it (default 1)",
     )
+
+
+def level_option(text: str) -> float:
+    """``--background-level``: dB under the voice, e.g. -24dB or -24."""
+    value = text.strip().lower().removesuffix("db").strip()
+    try:
+        level_db = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a level (try -24dB)") from None
+    if level_db > 0:
+        raise argparse.ArgumentTypeError("the background sits under the voice: use 0dB or less")
+    return level_db
+
+
+def add_background_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--background",
+        type=named_option,
+        metavar="none|pink-noise|brown-noise|FILE",
+        help="ambience under the voice, over the script's own choice",
+    )
+    parser.add_argument(
+        "--background-level",
+        type=level_option,
+        metavar="DB",
+        help="how far under the voice the ambience sits, e.g. --background-level=-24dB"
+        " (default: the script's, or -28dB)",
+    )

@@ -14,7 +14,7 @@ from ..guide.player import Player
 from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
 from ..mix import SessionMix
 from ..paths import user_cache_dir
-from ..render import load_script, prepare_session, resolve_voice
+from ..render import load_script, prepare_session, resolve_voice, with_background
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
 from ..terminal import KeyReader
@@ -139,7 +139,12 @@ def cmd_guide(args: argparse.Namespace) -> int:
         resume_into(args)
     elif not args.script:
         raise UsageError("guide", "name a script or a practice (see: selfkind practices)")
-    return play_script(load_script(args.script), args, f"selfkind render {args.script}")
+    script = with_background(
+        load_script(args.script),
+        getattr(args, "background", None),
+        getattr(args, "background_level", None),
+    )
+    return play_script(script, args, f"selfkind render {args.script}")
 
 
 def play_script(script: Script, args: argparse.Namespace, render_instead: str) -> int:

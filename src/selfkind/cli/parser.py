@@ -15,6 +15,7 @@ from typing import NoReturn
 from .. import __version__
 from ..formats import FORMATS
 from .common import (
+    add_background_options,
     add_jobs,
     add_journal_option,
     add_listening_options,
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
     )
     add_pace_option(render)
+    add_background_options(render)
     add_jobs(render, "speech synthesis processes")
     render.set_defaults(run="render:cmd_render")
 
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--voice", help="voice profile name, or your own .toml file (see 'selfkind voices')"
     )
     add_pace_option(guide)
+    add_background_options(guide)
     guide.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )

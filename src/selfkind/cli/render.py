@@ -42,6 +42,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             progress=progress,
             pace=args.pace,
+            background=args.background,
+            background_level_db=args.background_level,
         )
     print(
         f"Rendered {format_duration(rendered.duration_s)} at"
