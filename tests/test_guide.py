@@ -28,6 +28,7 @@ from .conftest import SESSION_RATE_HZ, Recorder, best_lag, decode, load_manifest
 
 SCRIPT = """---
 title: Guide Test
+content_note: Brings a small worry to mind.
 ---
 # Arriving
 Welcome. Let yourself arrive, just as you are.
@@ -61,6 +62,12 @@ def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) 
     time.sleep(0.5)
     heard = recorder.stop()
     assert code == 0, err
+    # Before it starts: what it is, how long, the voice, its content note, and that
+    # stopping is fine; all before the first word.
+    before = out.split("Welcome.")[0]
+    assert "Guide Test: about 1m, default voice" in before
+    assert "Content note: Brings a small worry to mind." in before
+    assert "You can stop at any time" in before
     assert "Arriving" in out and "Thank you." in out
     assert "session has ended" in out
 

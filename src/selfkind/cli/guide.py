@@ -10,6 +10,7 @@ import sys
 from ..background import check_background
 from ..devices import list_devices, native_messages_to
 from ..errors import SetupError, UsageError
+from ..estimate import estimated_length_range_s
 from ..guide.player import Player
 from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
 from ..mix import SessionMix
@@ -18,7 +19,9 @@ from ..render import load_script, prepare_session, resolve_voice, with_backgroun
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
 from ..terminal import KeyReader
-from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option
+from ..units import format_duration
+from ..voices import VoiceProfile
+from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
 
@@ -147,6 +150,21 @@ def cmd_guide(args: argparse.Namespace) -> int:
     return play_script(script, args, f"selfkind render {args.script}")
 
 
+def introduction(script: Script, voice: VoiceProfile, duration_s: float | None) -> str:
+    """What a person sees before the first word: what this is, how long, in which voice,
+    and the practice's content note, so they can choose before it begins."""
+    length_s = duration_s if duration_s is not None else script.front.duration_s
+    if length_s is None:
+        low_s, high_s = estimated_length_range_s(script, voice)
+        length = f"about {format_duration(max(60, 60 * round((low_s + high_s) / 120)))}"
+    else:
+        length = format_duration(length_s)
+    lines = [printable(f"{script.title}: {length}, {voice.name} voice")]
+    if script.front.content_note:
+        lines.append(printable(f"Content note: {script.front.content_note}"))
+    return "\n".join(lines)
+
+
 def play_script(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     """Play a script live with the guide's view and keys (the timer plays through this too);
     ``render_instead`` is the command offered when no sound device opens."""
@@ -156,7 +174,7 @@ def play_script(script: Script, args: argparse.Namespace, render_instead: str) -
 
 def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     pace = getattr(args, "pace", 1.0)
-    resolve_voice(script, args.voice, pace)
+    voice = resolve_voice(script, args.voice, pace)
     check_background(script, script.front.background)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -178,6 +196,7 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
         ) from None
     if getattr(args, "resume_from_s", 0):
         player.command("seek", round(args.resume_from_s * SESSION_RATE_HZ))
+    print(introduction(script, voice, args.duration), flush=True)
     print(SAFETY_NOTE, flush=True)
     if reflections is not None and not reflections.off_reason:
         print(LISTENING_NOTE, flush=True)
