@@ -1,0 +1,118 @@
+"""The guide's screen on a terminal, drawn by rich, and the C libraries' chatter kept off it.
+
+The whole screen is drawn again on every tick in the terminal's alternate screen, at the
+width the terminal has at that moment, so a resize leaves no fragments of old lines; the
+sentence being spoken wraps over as many lines as it needs, down to 40 columns.
+PortAudio, ALSA and ONNX Runtime write to the process's stderr from C, under any Python
+redirection: :func:`c_stderr_to_log` points file descriptor 2 at a log file while the
+screen is up, and Python's own messages still reach the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .common import clock
+
+KEYS_LINE = "space pause · n next · b back · q stop"
+REFRESH_HZ = 8
+
+
+@dataclass(frozen=True)
+class ScreenState:
+    """What the screen shows at one moment."""
+
+    title: str
+    length: str
+    voice: str
+    section: str
+    sentence: str
+    elapsed_s: float
+    total_s: float
+    paused: bool = False
+    note: str = ""
+    """A message of the moment (a reflection kept, listening), shown under the sentence."""
+
+
+def render_screen(state: ScreenState) -> Group:
+    """The screen as rich renderables; everything wraps to the console's width."""
+    heading = Text(state.title, style="bold")
+    heading.append(f"  {state.length} · {state.voice} voice", style="dim")
+    section = Text(state.section or " ", style="cyan")
+    sentence = Text(state.sentence or " ")
+    clock_text = f"{clock(state.elapsed_s)} / {clock(state.total_s)}"
+    if state.paused:
+        clock_text += "  paused"
+    bar = Table.grid(expand=True, padding=(0, 1))
+    bar.add_column(ratio=1)
+    bar.add_column(no_wrap=True)
+    total = max(state.total_s, 0.001)
+    bar.add_row(ProgressBar(total=total, completed=min(state.elapsed_s, total)), clock_text)
+    parts = [heading, section, Text(""), sentence, Text("")]
+    if state.note:
+        parts += [Text(state.note, style="italic"), Text("")]
+    parts += [bar, Text(KEYS_LINE, style="dim")]
+    return Group(*parts)
+
+
+class GuideScreen:
+    """The live screen: start it, update it with a ScreenState, stop it."""
+
+    def __init__(self) -> None:
+        self.console = Console(highlight=False)
+        self._live: Live | None = None
+
+    def __enter__(self) -> GuideScreen:
+        self._live = Live(
+            Text(""),
+            console=self.console,
+            screen=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.__enter__()
+        return self
+
+    def show(self, state: ScreenState) -> None:
+        if self._live is not None:
+            self._live.update(render_screen(state), refresh=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+
+@contextlib.contextmanager
+def c_stderr_to_log(log_path: Path) -> Iterator[None]:
+    """Send what C libraries write to stderr (fd 2) into ``log_path`` while the screen is
+    up; Python's ``sys.stderr`` keeps writing to the terminal."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal_fd = os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved_stderr = sys.stderr
+    try:
+        os.dup2(log_fd, 2)
+        sys.stderr = os.fdopen(os.dup(terminal_fd), "w", buffering=1, closefd=True)
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+            sys.stderr.close()
+        sys.stderr = saved_stderr
+        os.dup2(terminal_fd, 2)
+        os.close(terminal_fd)
+        os.close(log_fd)
