@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in python3 python3-venv espeak-ng ffmpeg libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver; do
+for pkg in python3 python3-venv espeak-ng ffmpeg libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver tmux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

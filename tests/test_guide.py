@@ -131,7 +131,7 @@ def test_keys_skip_sections_and_quit_gently(sound_server: str, tmp_path: Path) -
     prepare_session(load_script(str(script)))  # speech in the cache: the test is about keys
     pid, fd = _spawn_in_terminal("guide", str(script), "--delay", "0")
     try:
-        assert "next section" in _read_until(fd, "next section", 20)
+        assert "q stop" in _read_until(fd, "q stop", 20)
         assert "The first part." in _read_until(fd, "The first part.", 10)
         os.write(fd, b"n")
         assert "The second part." in _read_until(fd, "The second part.", 3)

@@ -336,3 +336,106 @@ def test_background_chosen_at_play_time_overrides_the_script(tmp_path: Path) -> 
     assert code == 2
     assert err.startswith("--background: background file 'missing.flac' not found")
     assert not (tmp_path / "x.wav").exists()
+
+
+SCREEN = """---
+title: Screen Test
+content_note: Brings a small worry to mind.
+---
+# Arriving
+You might offer yourself a few kind words, the way you would to a good friend who is struggling.
+[pause 30s]
+# Closing
+Thank you.
+"""
+SPOKEN = SCREEN.split("# Arriving\n")[1].split("\n")[0]
+LIBRARY_WORDS = ("ALSA", "PortAudio", "pcm", "onnx", "underrun", "lib")
+
+
+class Tmux:
+    """A real tmux server of its own, running one command in a window of a given size."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = str(socket)
+
+    def tmux(self, *args: str) -> str:
+        import subprocess
+
+        result = subprocess.run(
+            ["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True
+        )
+        return result.stdout
+
+    def screen(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", "guide").splitlines()
+
+    def wait_for(self, wanted: str, timeout_s: float) -> list[str]:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lines = self.screen()
+            if wanted in " ".join(" ".join(lines).split()) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.2)
+
+
+def _words(lines: list[str]) -> str:
+    return " ".join(" ".join(lines).split())
+
+
+def test_the_guide_screen_is_whole_at_40_80_and_120_columns_and_after_a_resize(
+    sound_server: str, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from selfkind.render import load_script, prepare_session
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing: apt-get install tmux (scripts/setup.sh installs it)")
+    script = tmp_path / "screen.md"
+    script.write_text(SCREEN, encoding="utf-8")
+    prepare_session(load_script(str(script)))  # speech in the cache: the test is the screen
+    tmux = Tmux(tmp_path / "tmux.sock")
+    env = [
+        f"{key}={os.environ[key]}"
+        for key in ("XDG_RUNTIME_DIR", "SELFKIND_HOME", "SELFKIND_VOICE", "PATH")
+        if key in os.environ
+    ]
+    command = [sys.executable, "-m", "selfkind", "guide", str(script), "--delay", "0"]
+    tmux.tmux("new-session", "-d", "-s", "guide", "-x", "40", "-y", "20",
+              *[arg for pair in env for arg in ("-e", pair)], *command)  # fmt: skip
+    try:
+        for columns in (40, 80, 120, 40):
+            tmux.tmux("resize-window", "-t", "guide", "-x", str(columns), "-y", "20")
+            lines = tmux.wait_for(SPOKEN, 30)
+            seen = _words(lines)
+            assert SPOKEN in seen, (columns, lines)  # the sentence whole, however it wraps
+            assert seen.count("Screen Test") == 1 and seen.count("q stop") == 1, lines
+            assert seen.count("kind words") == 1, lines  # no fragment of an earlier layout
+            assert "Arriving" in seen and "default voice" in seen
+            assert all(len(line) <= columns for line in lines)
+            assert not any(word.lower() in seen.lower() for word in LIBRARY_WORDS), lines
+        tmux.tmux("send-keys", "-t", "guide", "q")
+        subprocess.run(["sleep", "4"], check=True)
+    finally:
+        subprocess.run(["tmux", "-S", tmux.socket, "kill-server"], capture_output=True)
+
+
+def test_plain_prints_one_line_per_caption(sound_server: str, tmp_path: Path) -> None:
+    script = tmp_path / "plain.md"
+    script.write_text(
+        "---\ntitle: Plain\n---\n# One\nWelcome. You might offer yourself a few kind words, the"
+        " way you would to a good friend who is struggling today.\n[bell]\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("guide", str(script), "--delay", "0", "--plain")
+    assert code == 0, err
+    lines = [line.split("]", 1)[1].strip() for line in out.splitlines() if line.startswith("[")]
+    assert lines[:2] == ["One", "Welcome."]
+    assert "[bell]" in lines
+    captions = lines[2 : lines.index("[bell]")]
+    assert len(captions) >= 2 and all(len(c) <= 84 for c in captions)
+    assert " ".join(captions).startswith("You might offer yourself a few kind words,")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
 
+from .. import paths
 from ..background import check_background
+from ..captions import Cue, cues
 from ..devices import list_devices, native_messages_to
 from ..errors import SetupError, UsageError
 from ..estimate import estimated_length_range_s
@@ -24,6 +25,7 @@ from ..voices import VoiceProfile
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
+from .screen import GuideScreen, ScreenState, c_stderr_to_log
 
 SOUND_LOG = "sound.log"
 """In the cache folder: what PortAudio and ALSA printed during the last guide, kept off
@@ -46,41 +48,69 @@ LISTENING_NOTE = (
 
 
 class GuideView:
-    """What the listener sees: one live line on a terminal, plain log lines otherwise."""
+    """What the listener sees: the rich screen on a terminal (GuideScreen), or one plain
+    line per caption (``--plain``, or no terminal) for screen readers and logs."""
 
     def __init__(
-        self, player: Player, interactive: bool, reflections: ReflectionSteps | None = None
+        self,
+        player: Player,
+        interactive: bool,
+        reflections: ReflectionSteps | None = None,
+        heading: tuple[str, str, str] = ("", "", ""),
+        intro: str = "",
     ) -> None:
         self.player = player
         self.interactive = interactive
         self.reflections = reflections
+        self.heading = heading
+        """Title, length and voice."""
+        self.intro = intro
         self._last: tuple[str, str] = ("", "")
+        self._cues: list[Cue] | None = None
+        self._note = ""
+        self._screen: GuideScreen | None = None
+        self._quiet: contextlib.ExitStack | None = None
+        if interactive:
+            self._quiet = contextlib.ExitStack()
+            self._quiet.enter_context(c_stderr_to_log(paths.user_cache_dir() / "guide.log"))
+            self._screen = self._quiet.enter_context(GuideScreen())
 
     def tick(self) -> None:
         player = self.player
         if self.reflections is not None:
             self._say_messages()
+        title, length, voice = self.heading
         if player.timeline is None or player.status.frame < 0:
-            if self.interactive:
-                self._line("Settling in...")
+            if self._screen is not None:
+                self._screen.show(
+                    ScreenState(title, length, voice, "Settling in...", self.intro, 0, 0)
+                )
             return
         section = player.current("section")
-        caption = player.current("speech")
         section_text = section.text if section else ""
-        caption_text = caption.text if caption else ""
+        elapsed, total = player.position_s, player.timeline.duration_s
+        if self._screen is not None:
+            caption = player.current("speech")
+            sentence = caption.text if caption else ""
+            note = self._note
+            if self.reflections is not None and self.reflections.listening:
+                note = "(listening)"
+                if self.reflections.partial:
+                    note = f"(listening) {self.reflections.partial[-60:]}"
+            self._screen.show(
+                ScreenState(
+                    title, length, voice, section_text, sentence, elapsed, total,
+                    player.status.paused, note,
+                )
+            )  # fmt: skip
+            return
+        if self._cues is None:
+            self._cues = cues(player.timeline)
+        cue = next((c for c in self._cues if c.start_s <= elapsed < c.end_s), None)
+        caption_text = cue.text if cue else ""
         if self.reflections is not None and self.reflections.listening:
             caption_text = "(listening)"
-            if self.interactive and self.reflections.partial:
-                caption_text = f"(listening) {self.reflections.partial[-60:]}"
-        elapsed, total = player.position_s, player.timeline.duration_s
-        if self.interactive:
-            width = shutil.get_terminal_size((80, 24)).columns
-            done = int(20 * min(elapsed / total, 1.0)) if total else 0
-            state = "paused" if player.status.paused else ""
-            bar = "#" * done + "." * (20 - done)
-            head = f"{section_text} {clock(elapsed)}/{clock(total)} [{bar}] {state}"
-            self._line(f"{head} {caption_text}"[: width - 1])
-        elif (section_text, caption_text) != self._last:
+        if (section_text, caption_text) != self._last:
             if section_text != self._last[0] and section_text:
                 print(f"[{clock(elapsed)}] {section_text}", flush=True)
             if caption_text != self._last[1] and caption_text:
@@ -91,20 +121,20 @@ class GuideView:
         assert self.reflections is not None
         while not self.reflections.messages.empty():
             text = self.reflections.messages.get()
-            if self.interactive:
-                self._line("")
-            print(f"[{clock(self.player.position_s)}]   {text}", flush=True)
-
-    def _line(self, text: str) -> None:
-        sys.stdout.write("\r\x1b[2K" + text)
-        sys.stdout.flush()
+            if self._screen is not None:
+                self._note = text
+            else:
+                print(f"[{clock(self.player.position_s)}]   {text}", flush=True)
 
     def end(self) -> None:
         if self.reflections is not None:
             self._say_messages()
-        if self.interactive:
-            sys.stdout.write("\r\x1b[2K")
-            sys.stdout.flush()
+        if self._quiet is not None:
+            self._quiet.close()
+            self._quiet = None
+            self._screen = None
+            if self._note:
+                print(self._note, flush=True)
 
 
 def _reflections(
@@ -150,15 +180,19 @@ def cmd_guide(args: argparse.Namespace) -> int:
     return play_script(script, args, f"selfkind render {args.script}")
 
 
+def length_text(script: Script, voice: VoiceProfile, duration_s: float | None) -> str:
+    """How long a session will be ("10m"), or about how long when the pauses decide."""
+    length_s = duration_s if duration_s is not None else script.front.duration_s
+    if length_s is not None:
+        return format_duration(length_s)
+    low_s, high_s = estimated_length_range_s(script, voice)
+    return f"about {format_duration(max(60, 60 * round((low_s + high_s) / 120)))}"
+
+
 def introduction(script: Script, voice: VoiceProfile, duration_s: float | None) -> str:
     """What a person sees before the first word: what this is, how long, in which voice,
     and the practice's content note, so they can choose before it begins."""
-    length_s = duration_s if duration_s is not None else script.front.duration_s
-    if length_s is None:
-        low_s, high_s = estimated_length_range_s(script, voice)
-        length = f"about {format_duration(max(60, 60 * round((low_s + high_s) / 120)))}"
-    else:
-        length = format_duration(length_s)
+    length = length_text(script, voice, duration_s)
     lines = [printable(f"{script.title}: {length}, {voice.name} voice")]
     if script.front.content_note:
         lines.append(printable(f"Content note: {script.front.content_note}"))
@@ -196,13 +230,22 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
         ) from None
     if getattr(args, "resume_from_s", 0):
         player.command("seek", round(args.resume_from_s * SESSION_RATE_HZ))
-    print(introduction(script, voice, args.duration), flush=True)
-    print(SAFETY_NOTE, flush=True)
-    if reflections is not None and not reflections.off_reason:
-        print(LISTENING_NOTE, flush=True)
-    if interactive:
-        print(KEYS_HELP, flush=True)
-    view = GuideView(player, interactive, reflections)
+    plain = getattr(args, "plain", False)
+    listening = reflections is not None and not reflections.off_reason
+    intro = introduction(script, voice, args.duration)
+    if not interactive or plain:
+        print(intro, flush=True)
+        print(SAFETY_NOTE, flush=True)
+        if listening:
+            print(LISTENING_NOTE, flush=True)
+        if interactive:
+            print(KEYS_HELP, flush=True)
+    # On the screen the title, length and voice head it; the rest shows while it settles.
+    intro_lines = [*intro.splitlines()[1:], SAFETY_NOTE, *([LISTENING_NOTE] if listening else [])]
+    heading = (script.title, length_text(script, voice, args.duration), voice.name)
+    view = GuideView(
+        player, interactive and not plain, reflections, heading, "\n".join(intro_lines)
+    )
 
     def tick() -> None:
         heard.look(player.position_s)

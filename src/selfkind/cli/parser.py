@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_pace_option(guide)
     add_background_options(guide)
     guide.add_argument(
+        "--plain",
+        action="store_true",
+        help="one plain line per caption instead of the live screen (screen readers, logs)",
+    )
+    guide.add_argument(
         "--output-device", help="output device number or name (see 'selfkind devices')"
     )
     guide.add_argument(

@@ -86,8 +86,16 @@ class GuideScreen:
         return self
 
     def show(self, state: ScreenState) -> None:
-        if self._live is not None:
-            self._live.update(render_screen(state), refresh=True)
+        if self._live is None:
+            return
+        # The terminal's size now, asked of the terminal itself: rich would otherwise keep
+        # the size it found at the start (or $COLUMNS and $LINES), and a resize would
+        # leave the old layout's lines behind.
+        with contextlib.suppress(OSError):
+            size = os.get_terminal_size(sys.__stdout__.fileno())
+            if size.columns > 0 and size.lines > 0:  # a new pseudo-terminal says 0 x 0
+                self.console.size = (size.columns, size.lines)
+        self._live.update(render_screen(state), refresh=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
