@@ -461,3 +461,25 @@ def test_c_libraries_stderr_goes_to_the_log_and_ours_to_the_terminal(tmp_path: P
     assert "ALSA" not in result.stderr
     assert "ours, for the person" in result.stderr and "after" in result.stderr
     assert "ALSA lib pcm.c: underrun occurred" in log.read_text()
+
+
+def test_without_piper_the_default_is_espeak_which_always_works(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "novoice.md"
+    script.write_text("Hello.\n")
+    code = (
+        "import sys\n"
+        "sys.modules['piper'] = None  # as on a machine without the neural extra\n"
+        "from selfkind.cli import main\n"
+        f"sys.exit(main(['voices']) or main(['render', {str(script)!r}, '-o', {str(tmp_path / 'n.wav')!r}]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SELFKIND_VOICE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Default voice: default (espeak-ng, which always works; natural cannot speak here: Piper"
+        in result.stdout
+    )
+    assert load_manifest(tmp_path / "n.json")["voice"] == "default"

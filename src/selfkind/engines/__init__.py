@@ -119,4 +119,7 @@ def default_voice() -> tuple[str, str]:
     reason = unavailable_reason(natural)
     if reason is None:
         return NATURAL_VOICE, "Piper is installed"
-    return FALLBACK_VOICE, f"espeak-ng, which always works ({NATURAL_VOICE}: {reason})"
+    return (
+        FALLBACK_VOICE,
+        f"espeak-ng, which always works; {NATURAL_VOICE} cannot speak here: {reason}",
+    )
