@@ -453,28 +453,6 @@ def test_plain_prints_one_line_per_caption(sound_server: str, tmp_path: Path) ->
     assert lines[2] == "the way you would to a good friend who is struggling today."
 
 
-def test_c_libraries_stderr_goes_to_the_log_and_ours_to_the_terminal(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    log = tmp_path / "guide.log"
-    code = (
-        "import ctypes, sys\n"
-        "from pathlib import Path\n"
-        "from selfkind.cli.screen import c_stderr_to_log\n"
-        f"with c_stderr_to_log(Path({str(log)!r})):\n"
-        "    libc = ctypes.CDLL(None)\n"
-        "    libc.write(2, b'ALSA lib pcm.c: underrun occurred\\n', 34)\n"
-        "    print('ours, for the person', file=sys.stderr)\n"
-        "print('after', file=sys.stderr)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "ALSA" not in result.stderr
-    assert "ours, for the person" in result.stderr and "after" in result.stderr
-    assert "ALSA lib pcm.c: underrun occurred" in log.read_text()
-
-
 def test_without_piper_the_default_is_espeak_which_always_works(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import sys
 
-from .. import paths
 from ..background import check_background
 from ..captions import Cue, cues
 from ..devices import list_devices, native_messages_to
@@ -25,7 +24,7 @@ from ..voices import VoiceProfile
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
-from .screen import GuideScreen, ScreenState, c_stderr_to_log
+from .screen import GuideScreen, ScreenState
 
 SOUND_LOG = "sound.log"
 """In the cache folder: what PortAudio and ALSA printed during the last guide, kept off
@@ -69,11 +68,9 @@ class GuideView:
         self._cues: list[Cue] | None = None
         self._note = ""
         self._screen: GuideScreen | None = None
-        self._quiet: contextlib.ExitStack | None = None
         if interactive:
-            self._quiet = contextlib.ExitStack()
-            self._quiet.enter_context(c_stderr_to_log(paths.user_cache_dir() / "guide.log"))
-            self._screen = self._quiet.enter_context(GuideScreen())
+            # The C libraries' messages are already kept off the terminal (play_script).
+            self._screen = GuideScreen().__enter__()
 
     def tick(self) -> None:
         player = self.player
@@ -129,9 +126,8 @@ class GuideView:
     def end(self) -> None:
         if self.reflections is not None:
             self._say_messages()
-        if self._quiet is not None:
-            self._quiet.close()
-            self._quiet = None
+        if self._screen is not None:
+            self._screen.__exit__()
             self._screen = None
             if self._note:
                 print(self._note, flush=True)

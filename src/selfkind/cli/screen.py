@@ -1,11 +1,9 @@
-"""The guide's screen on a terminal, drawn by rich, and the C libraries' chatter kept off it.
+"""The guide's screen on a terminal, drawn by rich.
 
 The whole screen is drawn again on every tick in the terminal's alternate screen, at the
 width the terminal has at that moment, so a resize leaves no fragments of old lines; the
-sentence being spoken wraps over as many lines as it needs, down to 40 columns.
-PortAudio, ALSA and ONNX Runtime write to the process's stderr from C, under any Python
-redirection: :func:`c_stderr_to_log` points file descriptor 2 at a log file while the
-screen is up, and Python's own messages still reach the terminal.
+sentence being spoken wraps over as many lines as it needs, down to 40 columns. (What
+PortAudio and ALSA print from C is kept off it by devices.native_messages_to.)
 """
 
 from __future__ import annotations
@@ -13,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -101,26 +97,3 @@ class GuideScreen:
         if self._live is not None:
             self._live.__exit__(None, None, None)
             self._live = None
-
-
-@contextlib.contextmanager
-def c_stderr_to_log(log_path: Path) -> Iterator[None]:
-    """Send what C libraries write to stderr (fd 2) into ``log_path`` while the screen is
-    up; Python's ``sys.stderr`` keeps writing to the terminal."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    terminal_fd = os.dup(2)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    saved_stderr = sys.stderr
-    try:
-        os.dup2(log_fd, 2)
-        sys.stderr = os.fdopen(os.dup(terminal_fd), "w", buffering=1, closefd=True)
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
-            sys.stderr.close()
-        sys.stderr = saved_stderr
-        os.dup2(terminal_fd, 2)
-        os.close(terminal_fd)
-        os.close(log_fd)
