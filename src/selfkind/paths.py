@@ -40,3 +40,9 @@ def user_voices_dir() -> Path:
 
 def clip_cache_dir() -> Path:
     return user_cache_dir() / "clips"
+
+
+def sound_log_path() -> Path:
+    """Where the sound libraries' own messages go while selfkind plays or listens (replaced
+    each time), instead of the person's screen."""
+    return user_cache_dir() / "sound.log"

@@ -14,7 +14,7 @@ from ..estimate import estimated_length_range_s
 from ..guide.player import Player
 from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
 from ..mix import SessionMix
-from ..paths import user_cache_dir
+from ..paths import sound_log_path
 from ..render import load_script, prepare_session, resolve_voice, with_background
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
@@ -25,10 +25,6 @@ from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
 from .screen import GuideScreen, ScreenState
-
-SOUND_LOG = "sound.log"
-"""In the cache folder: what PortAudio and ALSA printed during the last guide, kept off
-the screen (their raw lines mean nothing to a listener)."""
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
 
@@ -198,7 +194,7 @@ def introduction(script: Script, voice: VoiceProfile, duration_s: float | None) 
 def play_script(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     """Play a script live with the guide's view and keys (the timer plays through this too);
     ``render_instead`` is the command offered when no sound device opens."""
-    with native_messages_to(user_cache_dir() / SOUND_LOG):
+    with native_messages_to(sound_log_path()):
         return _play(script, args, render_instead)
 
 
@@ -292,7 +288,7 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    with native_messages_to(user_cache_dir() / SOUND_LOG):
+    with native_messages_to(sound_log_path()):
         devices = list_devices()
     if not devices:
         raise SetupError(

@@ -233,7 +233,12 @@ def cmd_reflect(args: argparse.Namespace) -> int:
         "Listening. Take your time; it stops a few seconds after you finish (or press Ctrl-C).",
         flush=True,
     )
-    reflection = record(listener)
+    from ..devices import native_messages_to
+    from ..paths import sound_log_path
+
+    # PortAudio's and ALSA's own lines go to the log, as in the guide, not between the words.
+    with native_messages_to(sound_log_path()):
+        reflection = record(listener)
     if interactive:
         sys.stdout.write("\r\x1b[2K")
     if listener.recognizer_error is not None:
