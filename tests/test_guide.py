@@ -225,15 +225,26 @@ def suspendable_sink(sound_server: str) -> Iterator[str]:
     subprocess.run(["pactl", "suspend-sink", sound_server, "0"], check=True)
 
 
-def test_suspended_sink_is_reported_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
+def _suspend_under_way(sink: str, tmp_path: Path, playing_s: float) -> subprocess.Popen[str]:
+    """A guide of LONG (speech cached first) playing for ``playing_s`` after its first
+    words; then the sink is suspended, as pasuspender and JACK do."""
     script = tmp_path / "long.md"
     script.write_text(LONG)
     prepare_session(load_script(str(script)))
     process = _start_guide(script)
     try:
         assert "The first part." in _wait_for_line(process, "The first part.", 20)
-        time.sleep(2.0)  # well under way: past PulseAudio's slow start
-        subprocess.run(["pactl", "suspend-sink", suspendable_sink, "1"], check=True)
+        time.sleep(playing_s)
+        subprocess.run(["pactl", "suspend-sink", sink, "1"], check=True)
+    except BaseException:
+        process.kill()
+        raise
+    return process
+
+
+def test_suspended_sink_is_reported_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
+    process = _suspend_under_way(suspendable_sink, tmp_path, 2.0)  # past PulseAudio's slow start
+    try:
         suspended = time.monotonic()
         took_s = _exit_time_s(process, suspended)
     finally:
@@ -246,14 +257,8 @@ def test_suspended_sink_is_reported_within_2s(suspendable_sink: str, tmp_path: P
 
 
 def test_ctrl_c_on_a_suspended_sink_exits_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
-    script = tmp_path / "long.md"
-    script.write_text(LONG)
-    prepare_session(load_script(str(script)))
-    process = _start_guide(script)
+    process = _suspend_under_way(suspendable_sink, tmp_path, 1.0)
     try:
-        assert "The first part." in _wait_for_line(process, "The first part.", 20)
-        time.sleep(1.0)
-        subprocess.run(["pactl", "suspend-sink", suspendable_sink, "1"], check=True)
         time.sleep(0.3)  # the device has stopped taking audio; the stall is not yet noticed
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)

@@ -214,3 +214,14 @@ def add_background_options(parser: argparse.ArgumentParser) -> None:
         help="how far under the voice the ambience sits, e.g. --background-level=-24dB"
         " (default: the script's, or -28dB)",
     )
+
+
+def add_action(
+    parser: argparse.ArgumentParser, choices: tuple[str, ...], default_does: str
+) -> None:
+    """The optional first word of a command with several actions; the first choice, "list",
+    is what it does when none is given (``default_does`` says so in the help)."""
+    parser.add_argument(
+        "action", nargs="?", choices=choices, default=choices[0],
+        help=f"what to do (default: {default_does})",
+    )  # fmt: skip

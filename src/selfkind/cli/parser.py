@@ -15,6 +15,7 @@ from typing import NoReturn
 from .. import __version__
 from ..formats import FORMATS
 from .common import (
+    add_action,
     add_background_options,
     add_jobs,
     add_journal_option,
@@ -220,10 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         " 'delete N' removes one session, 'delete --all' every one, from the private journal"
         " database where they are kept.",
     )
-    history.add_argument(
-        "action", nargs="?", choices=("list", "delete"), default="list",
-        help="what to do (default: list them by week)",
-    )  # fmt: skip
+    add_action(history, ("list", "delete"), "list them by week")
     history.add_argument("id", nargs="?", metavar="N", help="the session to delete")
     history.add_argument("--all", action="store_true", help="delete: every session")
     add_yes_option(history)
@@ -246,11 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         " or typed at the prompt (end with Ctrl-D). 'edit ID' corrects an entry's text the"
         " same way, keeping what was heard first beside it ('show ID' prints both).",
     )
-    journal.add_argument(
-        "action", nargs="?",
-        choices=("list", "show", "search", "export", "delete", "transcribe", "write", "edit"),
-        default="list", help="what to do (default: list the entries)",
-    )  # fmt: skip
+    journal_actions = ("list", "show", "search", "export", "delete", "transcribe", "write", "edit")
+    add_action(journal, journal_actions, "list the entries")
     journal.add_argument(
         "argument", nargs="?", metavar="ID|WORDS",
         help="entry id (show, delete, edit) or words (search)",
@@ -306,10 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         " told apart by their files. SOURCE is a model zip, an unpacked model folder, or a URL"
         " (the only time selfkind uses the network), checked against --sha256 when given.",
     )
-    models_parser.add_argument(
-        "action", nargs="?", choices=("list", "install", "remove"), default="list",
-        help="what to do (default: list the installed models)",
-    )  # fmt: skip
+    add_action(models_parser, ("list", "install", "remove"), "list the installed models")
     models_parser.add_argument(
         "source", nargs="?", metavar="SOURCE|NAME", help="model zip, folder or URL; or a name"
     )
@@ -337,10 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         " lengths it can be rendered at, tags), or print one's script with 'show NAME'"
         " (with its content note and credits). --tag and --fits narrow the list.",
     )
-    practices.add_argument(
-        "action", nargs="?", choices=("list", "show"), default="list",
-        help="what to do (default: list them)",
-    )  # fmt: skip
+    add_action(practices, ("list", "show"), "list them")
     practices.add_argument("name", nargs="?", metavar="NAME", help="practice to show")
     practices.add_argument(
         "--tag", action="append", metavar="TAG",
@@ -359,10 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         " can speak on this machine), or 'preview NAME [TEXT]' to hear one on the sound card"
         " or write it to a file with -o.",
     )
-    voices.add_argument(
-        "action", nargs="?", choices=("list", "preview"), default="list",
-        help="what to do (default: list them)",
-    )  # fmt: skip
+    add_action(voices, ("list", "preview"), "list them")
     voices.add_argument("name", nargs="?", metavar="NAME", help="voice to preview")
     voices.add_argument("text", nargs="?", metavar="TEXT", help="what the preview says")
     voices.add_argument("-o", "--output", help="write the preview to this file instead of playing")
