@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import sqlite3
 import subprocess
@@ -70,6 +71,16 @@ def test_sessions_by_week_and_deleted_from_the_database(
     code, out, _ = cli(capsys, "journal", "export", "--journal", str(path))
     assert "# Sessions" in out and "## Week of 23 November 2026: 20 minutes" in out
     assert "- Mon 23 Nov 07:30 · A Practice: 20 of 20 min" in out
+    code, out, _ = cli(capsys, "journal", "export", "--format", "json", "--journal", str(path))
+    exported = json.loads(out)
+    assert code == 0 and exported["entries"] == []
+    assert [
+        (s["id"], s["started_at"], s["heard_s"], s["practice"]) for s in exported["sessions"]
+    ] == [
+        (1, "2026-11-16T09:00:00+00:00", 300.0, "A Practice"),
+        (2, "2026-11-22T21:00:00+00:00", 600.0, "A Practice"),
+        (3, "2026-11-23T07:30:00+00:00", 1200.0, "A Practice"),
+    ]
     code, _, err = cli(capsys, "history", "delete", "2", "--journal", str(path))
     assert code == 2 and "add --yes" in err  # no terminal to ask on: nothing deleted
     assert cli(capsys, "history", "delete", "2", "--yes", "--journal", str(path))[0] == 0

@@ -97,7 +97,8 @@ def test_journal_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "> What would you say to a friend?" in diary and "not transcribed yet" in diary
     assert stat.S_IMODE(export.stat().st_mode) == 0o600
     code, out, _ = cli(capsys, "journal", "export", "--format", "json", "--journal", str(path))
-    assert json.loads(out)[0]["words"] == WORDS
+    exported = json.loads(out)
+    assert exported["entries"][0]["words"] == WORDS and exported["sessions"] == []
     code, out, _ = cli(capsys, "journal", "delete", str(first), "--yes", "--journal", str(path))
     assert code == 0 and "Deleted entry" in out
     code, _, err = cli(capsys, "journal", "show", str(first), "--journal", str(path))

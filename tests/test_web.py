@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from selfkind.captions import caption_chunks
+from selfkind.journal.history import History, Sitting
 from selfkind.journal.store import STATUS_DONE, Entry, Journal
 from selfkind.practices import practice_names
 
@@ -454,12 +455,17 @@ def test_own_scripts_folder_and_journal_export(
     with Journal(journal_path(selfkind_home)) as journal:
         journal.add(Entry(started_at="2026-11-03T08:00:00+00:00", transcript="Exported words.",
                           status=STATUS_DONE))  # fmt: skip
+        History(journal).add(Sitting("2026-11-03T07:50:00+00:00", "2026-11-03T08:00:00+00:00",
+                                     "guide", "Exported Practice", 600.0, 590.0))  # fmt: skip
     assert fetch(server, "/journal/export?format=json")[0] == 403
     status, headers, body = fetch(server, "/journal/export?format=json", {"Cookie": server.cookie})
     assert status == 200 and headers["cache-control"] == "no-store"
-    assert "Exported words." in [e["transcript"] for e in json.loads(body)]
+    exported = json.loads(body)
+    assert "Exported words." in [e["transcript"] for e in exported["entries"]]
+    assert "Exported Practice" in [s["practice"] for s in exported["sessions"]]
     status, headers, body = fetch(server, "/journal/export?format=md", {"Cookie": server.cookie})
     assert "Exported words." in body and "attachment" in headers["content-disposition"]
+    assert "Exported Practice: 9.8 of 10 min" in body
 
 
 def fetch(

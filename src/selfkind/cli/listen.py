@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    from ..journal.export import export_json, export_markdown, write_private
-    from ..journal.history import History, sessions_markdown
+    from ..journal.export import export_journal, export_markdown, write_private
 
     with open_journal(args) as store:
         if args.action in ("write", "edit"):
@@ -99,11 +98,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
             if failed:
                 return EXIT_FAILED
         elif args.action == "export":
-            entries = store.entries()
-            if args.format == "json":
-                text = export_json(entries)
-            else:
-                text = export_markdown(entries) + sessions_markdown(History(store).sittings())
+            text = export_journal(store, args.format)
             if args.output and args.output != "-":
                 write_private(Path(args.output), text)
                 print(args.output)

@@ -1,5 +1,5 @@
-"""Exports of the journal: Markdown that reads like a diary, or JSON; written as privately
-as the journal itself."""
+"""Exports of the journal: Markdown that reads like a diary, or JSON; both carry the
+reflections and the history of sessions, and are written as privately as the journal itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..files import replacing, writing
-from .store import STATUS_PENDING, Entry
+from .history import History, Sitting, sessions_markdown
+from .store import STATUS_PENDING, Entry, Journal
 
 
 def export_markdown(entries: list[Entry]) -> str:
@@ -29,8 +30,22 @@ def export_markdown(entries: list[Entry]) -> str:
     return "\n".join(lines)
 
 
-def export_json(entries: list[Entry]) -> str:
-    return json.dumps([asdict(e) for e in entries], indent=2, ensure_ascii=False) + "\n"
+def export_json(entries: list[Entry], sittings: list[Sitting]) -> str:
+    """One object, ``{"entries": [...], "sessions": [...]}``: every entry's fields (words
+    with their times) and every session as the history keeps it, oldest first."""
+    whole = {
+        "entries": [asdict(e) for e in entries],
+        "sessions": [asdict(s) for s in sittings],
+    }
+    return json.dumps(whole, indent=2, ensure_ascii=False) + "\n"
+
+
+def export_journal(journal: Journal, fmt: str) -> str:
+    """The whole journal in ``fmt`` (``md`` or ``json``), as the CLI and the web page give it."""
+    entries, sittings = journal.entries(), History(journal).sittings()
+    if fmt == "json":
+        return export_json(entries, sittings)
+    return export_markdown(entries) + sessions_markdown(sittings)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -28,8 +28,8 @@ from starlette.staticfiles import StaticFiles
 
 from ..engines import unavailable_reason
 from ..errors import ScriptError, ScriptErrors, SelfkindError
-from ..journal.export import export_json, export_markdown
-from ..journal.history import KIND_GUIDE, History, Sitting, by_week, sessions_markdown
+from ..journal.export import export_journal
+from ..journal.history import KIND_GUIDE, History, Sitting, by_week
 from ..journal.store import Entry, Journal
 from ..journal.written import keep_written, now_iso
 from ..listen.recognizers import Recognizer
@@ -426,16 +426,13 @@ async def journal_write(request: Request) -> Response:
 
 
 async def journal_export(request: Request) -> Response:
-    """The journal as ``selfkind journal export`` writes it (Markdown with the history)."""
+    """The journal as ``selfkind journal export`` writes it (with the history of sessions)."""
     settings: Settings = request.app.state.settings
     as_json = request.query_params.get("format", "md") == "json"
 
     def export() -> str:
         with Journal(settings.journal_path) as journal:
-            entries = journal.entries()
-            if as_json:
-                return export_json(entries)
-            return export_markdown(entries) + sessions_markdown(History(journal).sittings())
+            return export_journal(journal, "json" if as_json else "md")
 
     body = await run_in_threadpool(export)
     media, name = (
