@@ -14,7 +14,8 @@ from selfkind.script import parse_script
 from selfkind.sentences import phrases, sentences
 from selfkind.timeline import compile_timeline, utterances
 
-from .conftest import SESSION_RATE_HZ, cli, decode, load_manifest, rms_db, run
+from .conftest import FIXTURES, SESSION_RATE_HZ, cli, decode, load_manifest, rms_db, run
+from .soundserver import PipeMicrophone
 
 PACED = """---
 title: Paced
@@ -418,6 +419,7 @@ def test_the_guide_screen_is_whole_at_40_80_and_120_columns_and_after_a_resize(
             assert "Arriving" in seen and "default voice" in seen
             assert all(len(line) <= columns for line in lines)
             assert not any(word.lower() in seen.lower() for word in LIBRARY_WORDS), lines
+            assert "type" not in seen  # no reflection step: typing is never offered
         tmux.tmux("send-keys", "-t", "guide", "q")
         subprocess.run(["sleep", "4"], check=True)
     finally:
@@ -473,3 +475,177 @@ def test_without_piper_the_default_is_espeak_which_always_works(tmp_path: Path) 
         in result.stdout
     )
     assert load_manifest(tmp_path / "n.json")["voice"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("sent", "keys"),
+    [
+        ("q T", ["q", "space", "T"]),  # several keys in one read; case kept for typing
+        ("é\x7f\x08", ["é", "backspace", "backspace"]),
+        ("\x1b", ["esc"]),
+        ("\x1b[C\x1b[D\r\n", ["right", "left", "enter", "enter"]),
+        ("\x1b[A\x1b[1;5C\x1bOPx", ["x"]),  # unnamed sequences skipped whole, not as letters
+    ],
+)
+def test_keys_are_named_as_typing_needs(sent: str, keys: list[str]) -> None:
+    from selfkind.terminal import split_keys
+
+    assert split_keys(sent) == keys
+
+
+def test_a_typed_line_takes_characters_spaces_and_backspace() -> None:
+    from selfkind.terminal import edited
+
+    line = ""
+    for key in ["M", "ê", "m", "e", "space", "x", "backspace", "right", "esc", "\x01", "!"]:
+        line = edited(line, key)
+    assert line == "Même !"
+
+
+TYPED = """---
+title: Typing Test
+---
+# Asking
+[reflect 12s] What do you need today?
+# Closing
+Thank you.
+"""
+TYPED_PROMPT = "What do you need today?"
+
+
+def _guide_in_tmux(tmp_path: Path, *options: str) -> tuple[Tmux, Path]:
+    """`selfkind guide` on TYPED in a real terminal (tmux, 80 x 24), with its own journal;
+    the pane stays after it ends, so its last lines can be read."""
+    import shutil
+    import sys
+
+    from selfkind.render import load_script, prepare_session
+
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing: apt-get install tmux (scripts/setup.sh installs it)")
+    script = tmp_path / "typed.md"
+    script.write_text(TYPED, encoding="utf-8")
+    prepare_session(load_script(str(script)))  # speech in the cache: the test is the typing
+    journal_path = tmp_path / "journal.sqlite3"
+    tmux = Tmux(tmp_path / "tmux.sock")
+    env = [
+        f"{key}={os.environ[key]}"
+        for key in ("XDG_RUNTIME_DIR", "SELFKIND_HOME", "SELFKIND_VOICE", "PATH")
+        if key in os.environ
+    ]
+    command = [sys.executable, "-m", "selfkind", "guide", str(script), "--delay", "0",
+               "--journal", str(journal_path), *options]  # fmt: skip
+    tmux.tmux("new-session", "-d", "-s", "guide", "-x", "80", "-y", "24",
+              *[arg for pair in env for arg in ("-e", pair)], *command)  # fmt: skip
+    tmux.tmux("set-option", "-t", "guide", "remain-on-exit", "on")
+    return tmux, journal_path
+
+
+def _clock(lines: list[str]) -> str:
+    """The time played, from the clock beside the progress bar ("0:12 / 0:23")."""
+    return _words(lines).split(" / ")[0].split()[-1]
+
+
+def _ended(tmux: Tmux, timeout_s: float) -> str:
+    """The pane's last words once the guide has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while tmux.tmux("display-message", "-p", "-t", "guide", "#{pane_dead}").strip() != "1":
+        assert time.monotonic() < deadline, tmux.screen()
+        time.sleep(0.2)
+    return _words(tmux.screen())
+
+
+def test_typing_instead_of_speaking_keeps_the_words_with_the_prompt(
+    microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """At a reflection step, t stops listening (what was already said is kept on its own),
+    holds the session while the person types, and enter keeps the words with the prompt."""
+    import subprocess
+    import time
+
+    from selfkind.journal.history import History
+    from selfkind.journal.store import Journal
+    from selfkind.journal.written import WRITTEN
+
+    tmux, journal_path = _guide_in_tmux(tmp_path, "--engine", "pocketsphinx", "--end-silence", "8s")
+    try:
+        at_step = _words(tmux.wait_for("t type instead", 60))
+        assert "t type instead" in at_step and "(listening)" in at_step, at_step
+        time.sleep(1.0)  # after the soft cue, as a person would
+        speech = decode(FIXTURES / "reflection-4.flac", microphone.sample_rate_hz)
+        microphone.say(speech[: round(2.5 * microphone.sample_rate_hz)])
+        assert microphone.spoken.wait(15)
+        tmux.tmux("send-keys", "-t", "guide", "t")
+        typing = _words(tmux.wait_for("esc back to the step", 10))
+        assert "enter keep it · esc back to the step" in typing, typing
+        assert TYPED_PROMPT in typing and "the session waits for you" in typing
+        tmux.tmux("send-keys", "-t", "guide", "-l", "Rest, and a little même kindnesz")
+        tmux.tmux("send-keys", "-t", "guide", "BSpace")
+        tmux.tmux("send-keys", "-t", "guide", "-l", "s.")
+        typed = _words(tmux.wait_for("> Rest, and a little même kindness.", 10))
+        assert "> Rest, and a little même kindness." in typed, typed
+        time.sleep(0.8)  # the pause's fade is over
+        held_at = _clock(tmux.screen())
+        time.sleep(1.2)  # the session waits while they type: its clock stands still
+        assert "paused" in typed and _clock(tmux.screen()) == held_at, typed
+        kept = _words(tmux.wait_for("What you said before typing is kept", 20))
+        assert "entry of its own (entry 1)" in kept and "> Rest, and a" in kept, kept
+        tmux.tmux("send-keys", "-t", "guide", "Enter")
+        moved_on = time.monotonic()
+        assert "Thank you." in _words(tmux.wait_for("Thank you.", 10))
+        assert time.monotonic() - moved_on < 5  # on to the step's end, as after speaking
+        tmux.tmux("send-keys", "-t", "guide", "q")  # the session went on; its end is not the test
+        ended = _ended(tmux, 20)
+        assert "private journal (2 entries)" in ended, ended
+    finally:
+        subprocess.run(["tmux", "-S", tmux.socket, "kill-server"], capture_output=True)
+    with Journal(journal_path) as journal:
+        spoken, written = journal.entries()
+        sittings = History(journal).sittings()
+    assert written.transcript == "Rest, and a little même kindness."
+    assert written.prompt == TYPED_PROMPT and written.practice == "Typing Test"
+    assert written.engine == WRITTEN and written.session_id == spoken.session_id != ""
+    assert spoken.prompt == TYPED_PROMPT and spoken.duration_s > 2.0  # said before typing
+    assert [s.reflections for s in sittings] == [2]
+    code, out, _ = run("journal", "search", "kindness", "--journal", str(journal_path))
+    assert code == 0 and "Rest, and a little même kindness." in out
+
+
+def test_esc_sets_typing_aside_and_keeps_nothing_without_a_microphone(
+    sound_server: str, tmp_path: Path
+) -> None:
+    """With no microphone the steps are quiet time, and typing is the way to answer: esc
+    keeps nothing and returns to the step; typing again and enter keeps that answer only."""
+    import subprocess
+
+    from selfkind.journal.store import Journal
+
+    tmux, journal_path = _guide_in_tmux(tmp_path, "--input-device", "no such microphone")
+    try:
+        at_step = _words(tmux.wait_for("t type a reflection", 60))
+        assert "(listening)" not in at_step and "no microphone" in at_step, at_step
+        tmux.tmux("send-keys", "-t", "guide", "t")
+        tmux.wait_for("esc back to the step", 10)
+        tmux.tmux("send-keys", "-t", "guide", "-l", "not this one")
+        assert "> not this one" in _words(tmux.wait_for("> not this one", 10))
+        tmux.tmux("send-keys", "-t", "guide", "Escape")
+        back = _words(tmux.wait_for("t type a reflection", 10))
+        assert "not this one" not in back and "paused" not in back, back
+        with Journal(journal_path) as journal:
+            assert journal.entries() == []
+        tmux.tmux("send-keys", "-t", "guide", "t")
+        tmux.wait_for("esc back to the step", 10)
+        tmux.tmux("send-keys", "-t", "guide", "-l", "this one")
+        tmux.wait_for("> this one", 10)
+        tmux.tmux("send-keys", "-t", "guide", "Enter")
+        tmux.wait_for("Closing", 10)
+        tmux.tmux("send-keys", "-t", "guide", "q")  # the rest of the session is not the test
+        ended = _ended(tmux, 30)
+        assert "What you wrote is in your private journal (1 entry)" in ended, ended
+    finally:
+        subprocess.run(["tmux", "-S", tmux.socket, "kill-server"], capture_output=True)
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+    assert entry.transcript == "this one" and entry.prompt == TYPED_PROMPT

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+from pathlib import Path
 
 from ..background import check_background
 from ..captions import Cue, cues
@@ -12,19 +14,31 @@ from ..devices import list_devices, native_messages_to
 from ..errors import SetupError, UsageError
 from ..estimate import estimated_length_range_s
 from ..guide.player import Player
-from ..guide.reflections import ListeningOptions, ReflectionSteps, listen_at_steps
+from ..guide.reflections import (
+    ListeningOptions,
+    ReflectionSteps,
+    listen_at_steps,
+    new_session_id,
+)
 from ..mix import SessionMix
 from ..paths import sound_log_path
 from ..render import load_script, prepare_session, resolve_voice, with_background
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
-from ..terminal import KeyReader
+from ..terminal import KeyReader, edited
 from ..units import format_duration
 from ..voices import VoiceProfile
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
 from .listen import check_recognizer, open_journal
-from .screen import GuideScreen, ScreenState
+from .screen import (
+    KEYS_LINE,
+    TYPE_KEY,
+    TYPE_KEY_QUIET,
+    TYPING_KEYS,
+    GuideScreen,
+    ScreenState,
+)
 
 SAFETY_NOTE = "You can stop at any time: press q (or Ctrl-C) and the session will close gently."
 
@@ -33,6 +47,7 @@ KEYS_HELP = (
     "space: pause/resume   n or \u2192: next section   b or \u2190: back   q: stop"
     "   enter: done speaking"
 )
+TYPE_HELP = "t at a reflection: type your answer (enter keeps it, esc goes back)"
 
 
 LISTENING_NOTE = (
@@ -63,6 +78,8 @@ class GuideView:
         self._last: tuple[str, str] = ("", "")
         self._cues: list[Cue] | None = None
         self._note = ""
+        self._echoed: str | None = None
+        """The typed answer as echoed so far in plain lines (None: not typing)."""
         self._screen: GuideScreen | None = None
         if interactive:
             # The C libraries' messages are already kept off the terminal (play_script).
@@ -71,6 +88,8 @@ class GuideView:
     def tick(self) -> None:
         player = self.player
         if self.reflections is not None:
+            if self._screen is None:
+                self._echo_typing()  # the line ends before the message that keeps it
             self._say_messages()
         title, length, voice = self.heading
         if player.timeline is None or player.status.frame < 0:
@@ -85,15 +104,21 @@ class GuideView:
         if self._screen is not None:
             caption = player.current("speech")
             sentence = caption.text if caption else ""
-            note = self._note
-            if self.reflections is not None and self.reflections.listening:
-                note = "(listening)"
-                if self.reflections.partial:
-                    note = f"(listening) {self.reflections.partial[-60:]}"
+            note, keys, typed = self._note, KEYS_LINE, None
+            steps = self.reflections
+            if steps is not None and steps.draft is not None:
+                sentence, typed, keys = steps.typing_prompt, steps.draft, TYPING_KEYS
+            elif steps is not None:
+                if steps.listening:
+                    note = "(listening)"
+                    if steps.partial:
+                        note = f"(listening) {steps.partial[-60:]}"
+                if steps.can_type():
+                    keys += TYPE_KEY if steps.listens else TYPE_KEY_QUIET
             self._screen.show(
                 ScreenState(
                     title, length, voice, section_text, sentence, elapsed, total,
-                    player.status.paused, note,
+                    player.status.paused, note, keys, typed,
                 )
             )  # fmt: skip
             return
@@ -110,16 +135,44 @@ class GuideView:
                 print(f"[{clock(elapsed)}]   {caption_text}", flush=True)
             self._last = (section_text, caption_text)
 
+    def _echo_typing(self) -> None:
+        """In plain lines (``--plain`` on a terminal), an answer being typed is echoed as it
+        changes, after a line that gives its prompt."""
+        draft = self.reflections.draft if self.reflections is not None else None
+        if draft is None:
+            if self._echoed is not None:
+                print(flush=True)
+                self._echoed = None
+            return
+        if self._echoed is None:
+            assert self.reflections is not None
+            print(
+                f"[{clock(self.player.position_s)}]   Type your answer to: "
+                f"{self.reflections.typing_prompt} (enter keeps it, esc goes back)"
+            )
+            sys.stdout.write("> ")
+            self._echoed = ""
+        same = len(os.path.commonprefix([self._echoed, draft]))
+        sys.stdout.write("\b \b" * (len(self._echoed) - same) + draft[same:])
+        sys.stdout.flush()
+        self._echoed = draft
+
     def _say_messages(self) -> None:
         assert self.reflections is not None
         while not self.reflections.messages.empty():
             text = self.reflections.messages.get()
             if self._screen is not None:
                 self._note = text
+            elif self._echoed is not None:  # said under the line being typed, which goes on
+                print(f"\n[{clock(self.player.position_s)}]   {text}\n> {self._echoed}", end="")
+                sys.stdout.flush()
             else:
                 print(f"[{clock(self.player.position_s)}]   {text}", flush=True)
 
     def end(self) -> None:
+        if self._echoed is not None:  # typing when the session stopped: the line ends here
+            print(flush=True)
+            self._echoed = None
         if self.reflections is not None:
             self._say_messages()
         if self._screen is not None:
@@ -132,9 +185,14 @@ class GuideView:
 def _reflections(
     args: argparse.Namespace, player: Player, script: Script
 ) -> ReflectionSteps | None:
-    """Listening at the script's reflection steps, or None (asked not to, or no steps)."""
-    if args.no_reflect or not any(isinstance(item, Reflect) for item in script.items):
+    """Listening at the script's reflection steps, or None (no steps). With --no-reflect the
+    steps stay quiet, and an answer can still be typed there."""
+    if not any(isinstance(item, Reflect) for item in script.items):
         return None
+    if args.no_reflect:
+        return ReflectionSteps(
+            player, None, Path(args.journal) if args.journal else None, new_session_id()
+        )
     with open_journal(args) as store:
         journal_path = store.path
     options = ListeningOptions(
@@ -150,7 +208,9 @@ def _say_kept(reflections: ReflectionSteps | None) -> None:
     kept = [r for r in (reflections.kept if reflections else []) if r.entry_id]
     if kept:
         print(
-            f"What you said is in your private journal ({len(kept)}"
+            # A typed answer has no audio, so no duration.
+            f"{'What you said' if any(r.duration_s for r in kept) else 'What you wrote'}"
+            f" is in your private journal ({len(kept)}"
             f" {'entry' if len(kept) == 1 else 'entries'}): selfkind journal list"
         )
 
@@ -223,7 +283,7 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
     if getattr(args, "resume_from_s", 0):
         player.command("seek", round(args.resume_from_s * SESSION_RATE_HZ))
     plain = getattr(args, "plain", False)
-    listening = reflections is not None and not reflections.off_reason
+    listening = reflections is not None and reflections.listens
     intro = introduction(script, voice, args.duration)
     if not interactive or plain:
         print(intro, flush=True)
@@ -232,6 +292,8 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
             print(LISTENING_NOTE, flush=True)
         if interactive:
             print(KEYS_HELP, flush=True)
+            if reflections is not None:
+                print(TYPE_HELP, flush=True)
     # On the screen the title, length and voice head it; the rest shows while it settles.
     intro_lines = [*intro.splitlines()[1:], SAFETY_NOTE, *([LISTENING_NOTE] if listening else [])]
     heading = (script.title, length_text(script, voice, args.duration), voice.name)
@@ -251,9 +313,25 @@ def _play(script: Script, args: argparse.Namespace, render_instead: str) -> int:
         "right": lambda: player.skip(1), "b": lambda: player.skip(-1),
         "left": lambda: player.skip(-1), "q": player.quit, "enter": done_speaking,
     }  # fmt: skip
+
+    def on_key(key: str) -> None:
+        """While an answer is typed every key is part of it; otherwise the keys above."""
+        draft = reflections.draft if reflections is not None else None
+        if reflections is not None and draft is not None:
+            if key == "enter":
+                reflections.keep_typed()
+            elif key == "esc":
+                reflections.abandon_typed()
+            else:
+                reflections.draft = edited(draft, key)
+        elif key.lower() == "t" and reflections is not None:
+            reflections.start_typing()
+        else:
+            keys.get(key.lower(), lambda: None)()
+
     try:
         if interactive:
-            with KeyReader(lambda key: keys.get(key, lambda: None)()):
+            with KeyReader(on_key):
                 player.wait(tick)
         else:
             player.wait(tick)

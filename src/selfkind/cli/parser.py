@@ -125,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="be guided through a practice live, on the sound card",
         description="Play a script or built-in practice live through the sound card, with"
         " captions. Keys: space pauses, n/right skips a section, b/left goes back, q stops"
-        " gently, enter ends listening at a reflection. At [reflect] steps it listens through"
-        " the microphone and keeps what you say in your private journal (--no-reflect: it"
-        " does not). Without a terminal, it logs plain lines and takes no keys.",
+        " gently, enter ends listening at a reflection, t types an answer there instead. At"
+        " [reflect] steps it listens through the microphone and keeps what you say in your"
+        " private journal (--no-reflect: it does not). Without a terminal, it logs plain"
+        " lines and takes no keys.",
     )
     guide.add_argument(
         "script",

@@ -22,6 +22,13 @@ from rich.text import Text
 from .common import clock
 
 KEYS_LINE = "space pause · n next · b back · q stop"
+TYPE_KEY = " · t type instead"
+"""Added to the keys at a reflection step (``TYPE_KEY_QUIET`` where no one listens there)."""
+TYPE_KEY_QUIET = " · t type a reflection"
+TYPING_KEYS = "enter keep it · esc back to the step"
+TYPING_NOTE = "Take your time; the session waits for you."
+TYPED_LINES = 4
+"""Lines of a typed answer kept in view: a long one shows its end, where the typing is."""
 REFRESH_HZ = 8
 
 
@@ -39,9 +46,12 @@ class ScreenState:
     paused: bool = False
     note: str = ""
     """A message of the moment (a reflection kept, listening), shown under the sentence."""
+    keys: str = KEYS_LINE
+    typed: str | None = None
+    """An answer being typed at a reflection step (its prompt is the sentence), or None."""
 
 
-def render_screen(state: ScreenState) -> Group:
+def render_screen(state: ScreenState, width: int = 80) -> Group:
     """The screen as rich renderables; everything wraps to the console's width."""
     heading = Text(state.title, style="bold")
     heading.append(f"  {state.length} · {state.voice} voice", style="dim")
@@ -56,9 +66,16 @@ def render_screen(state: ScreenState) -> Group:
     total = max(state.total_s, 0.001)
     bar.add_row(ProgressBar(total=total, completed=min(state.elapsed_s, total)), clock_text)
     parts = [heading, section, Text(""), sentence, Text("")]
+    if state.typed is not None:
+        room = max(width * TYPED_LINES - 4, 8)
+        shown = state.typed if len(state.typed) <= room else "…" + state.typed[-room + 1 :]
+        line = Text("> ", style="bold")
+        line.append(shown)
+        line.append(" ", style="reverse")  # where the next character goes
+        parts += [Text(TYPING_NOTE, style="dim"), line, Text("")]
     if state.note:
         parts += [Text(state.note, style="italic"), Text("")]
-    parts += [bar, Text(KEYS_LINE, style="dim")]
+    parts += [bar, Text(state.keys, style="dim")]
     return Group(*parts)
 
 
@@ -91,7 +108,7 @@ class GuideScreen:
             size = os.get_terminal_size(sys.__stdout__.fileno())
             if size.columns > 0 and size.lines > 0:  # a new pseudo-terminal says 0 x 0
                 self.console.size = (size.columns, size.lines)
-        self._live.update(render_screen(state), refresh=True)
+        self._live.update(render_screen(state, self.console.width), refresh=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:

@@ -69,12 +69,16 @@ def compose(editor: str, folder: Path, prompt: str = "", text: str = "") -> str:
     return written
 
 
-def keep_written(journal: Journal, text: str, prompt: str = "", practice: str = "") -> int:
-    """Keep a written reflection as a journal entry; returns its id."""
+def keep_written(
+    journal: Journal, text: str, prompt: str = "", practice: str = "", session_id: str = ""
+) -> int:
+    """Keep a written reflection as a journal entry; returns its id. ``session_id`` ties
+    one typed during a guided session to the session's spoken ones."""
     entry = Entry(
         started_at=now_iso(),
         practice=practice,
         prompt=prompt,
+        session_id=session_id,
         transcript=text,
         engine=WRITTEN,
         status=STATUS_DONE,
