@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import secrets
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,7 +256,7 @@ class ReflectionSteps:
                 return 0
             try:
                 entry_id = self._keep(text)
-            except (JournalError, OSError) as err:
+            except (JournalError, OSError, sqlite3.Error) as err:
                 self.messages.put(
                     f"Your words could not be kept ({err}); they are still here: press enter"
                     " to try again."
@@ -303,7 +304,7 @@ class ReflectionSteps:
                 text = self.draft.strip()
                 try:
                     entry_id = self._keep(text)
-                except (JournalError, OSError) as err:
+                except (JournalError, OSError, sqlite3.Error) as err:
                     said = f"Your words could not be kept ({err}): {text}"
                 else:
                     self.kept.append(ListenResult(entry_id, 0.0, text, STATUS_DONE))
