@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from selfkind.guide.player import Player
-from selfkind.levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, TARGET_LUFS
+from selfkind.levels import LOSSLESS_CEILING_DBTP
 from selfkind.master import Master
-from selfkind.mix import SessionMix
+from selfkind.mix import SessionMix, session_gain_db
 from selfkind.render import load_script, prepare_session, render_session
 
 from .conftest import SESSION_RATE_HZ, Recorder, best_lag, decode, load_manifest, run
@@ -486,7 +486,7 @@ def test_the_player_is_sample_exact_and_its_splices_are_smooth(tmp_path: Path) -
     player.close()
     played = np.concatenate(heard)
 
-    master = Master(SESSION_RATE_HZ, TARGET_LUFS - CLIP_LUFS, LOSSLESS_CEILING_DBTP)
+    master = Master(SESSION_RATE_HZ, session_gain_db(mix), LOSSLESS_CEILING_DBTP)
     block = round(0.1 * SESSION_RATE_HZ)
     rendered = np.concatenate(
         [master.process(mix.render(s, s + block)) for s in range(0, 5 * SESSION_RATE_HZ, block)]

@@ -88,10 +88,14 @@ class LoudnessMeter:
         n_steps = pending.size // self._step_frames
         if n_steps:
             steps = pending[: n_steps * self._step_frames].reshape(n_steps, self._step_frames)
-            spectra = np.fft.rfft(steps, axis=1)
-            power = spectra.real**2 + spectra.imag**2
-            # Not ``@``: a BLAS call wakes a thread pool that spins on the other core.
-            energy = np.einsum("sb,b->s", power, self._bin_weights)
+            # Digital silence has no energy: no FFT for it (most of a sitting with bells).
+            sounding = steps.any(axis=1)
+            energy = np.zeros(n_steps)
+            if sounding.any():
+                spectra = np.fft.rfft(steps[sounding], axis=1)
+                power = spectra.real**2 + spectra.imag**2
+                # Not ``@``: a BLAS call wakes a thread pool that spins on the other core.
+                energy[sounding] = np.einsum("sb,b->s", power, self._bin_weights)
             self._step_energy.extend(energy.tolist())
         self._partial = pending[n_steps * self._step_frames :]
 

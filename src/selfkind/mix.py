@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .levels import BELL_UNDER_VOICE_DB
+from .levels import BELL_UNDER_VOICE_DB, CLIP_LUFS, TARGET_LUFS
+from .loudness import LoudnessMeter
 from .sounds import BELL_RING_S, LoopedSource, bell_gain, bell_strike
 from .timeline import BELL_INTERVAL_S, Timeline
 
@@ -22,6 +23,11 @@ BLOCK_S = 0.5
 """Default block length: short enough for a live player to react quickly."""
 _ENVELOPE_STEP = 64
 """Frames between points of the ducking envelope (about 3 ms)."""
+PLAN_CORRECTION_DB = (1.0, 4.0)
+"""How far under and over its planned gain a session's measured gain may go."""
+PLAN_LIMITER_LOSS_DB = 0.1
+PLAN_PASSES = 3
+"""Measuring passes over a session's mix at most (each 0.1 s for 20 minutes of speech)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ class SessionMix:
     def set_bell_offset(self, gain: float) -> None:
         """Scale the bells against the rest of the mix (1 as planned, 0 silent).
 
-        A master gain that corrects the voice's level (render.session_gain_db) moves the
+        A master gain that corrects the voice's level (:func:`session_gain_db`) moves the
         bells back by as much, so a bell rings at the same level in every session.
         """
         self._bell = self._planned_bell * np.float32(gain)
@@ -164,3 +170,39 @@ class SessionMix:
         if start + out.size > self.n_frames - fade_out:
             ramp = np.clip((self.n_frames - frames) / fade_out, 0, 1)
             out *= (np.sin(ramp * np.pi / 2) ** 2).astype(np.float32)
+
+
+def session_gain_db(mix: SessionMix) -> float:
+    """The master gain that brings this session's mix to TARGET_LUFS (and the bells, moved
+    back by the correction, to where the plan puts them in every session). Files and the
+    live guide both master with it, so a session sounds as loud heard live as from its file.
+
+    Clips sit at CLIP_LUFS, so TARGET_LUFS - CLIP_LUFS is right for a session that is mostly
+    speech; one with little speech (bells, long silences) measures quieter. A pass or two over
+    the mix (no mastering, no encoding) measures it, so its gain is corrected by what was
+    measured, within PLAN_CORRECTION_DB so a near-silent session is never pumped up. A
+    session with no speech at all (a timer) keeps the plan: there is no voice to match.
+    The passes cost about 0.1 s per 20 minutes of session each; the guide makes them while
+    its opening bell sounds.
+    """
+    planned = TARGET_LUFS - CLIP_LUFS
+    if not mix.timeline.of_kind("speech"):
+        return planned  # a timer: its bells ring as loud as in any practice
+    low, high = planned - PLAN_CORRECTION_DB[0], planned + PLAN_CORRECTION_DB[1]
+    gain_db = planned
+    # The bells stay put while the rest moves, so the gain is found in a few passes.
+    for _ in range(PLAN_PASSES):
+        mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
+        meter = LoudnessMeter(mix.sample_rate_hz)
+        for block in mix.blocks(round(10 * mix.sample_rate_hz)):
+            meter.add(block)
+        if meter.integrated_lufs <= -70:
+            break
+        # The limiter takes a little off the loudest syllables: PLAN_LIMITER_LOSS_DB.
+        landed = meter.integrated_lufs + gain_db - PLAN_LIMITER_LOSS_DB
+        wanted = min(max(gain_db + TARGET_LUFS - landed, low), high)
+        if abs(wanted - gain_db) < 0.05:
+            break
+        gain_db = wanted
+    mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
+    return gain_db

@@ -27,7 +27,7 @@ from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
 from .loudness import LoudnessMeter
 from .master import Master
-from .mix import MixSettings, SessionMix
+from .mix import MixSettings, SessionMix, session_gain_db
 from .practices import practice_names, practice_text
 from .progress import Progress
 from .script import MAX_SCRIPT_BYTES, Script, parse_script, read_script_text
@@ -35,11 +35,6 @@ from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
 from .timeline import LEAD_IN_S, Timeline, compile_timeline, length_range_s, utterances
 from .voices import VoiceProfile, load_voice, voice_names
 
-PLAN_CORRECTION_DB = (1.0, 4.0)
-"""How far under and over its planned gain a rendered session's measured gain may go."""
-PLAN_LIMITER_LOSS_DB = 0.1
-PLAN_PASSES = 3
-"""Measuring passes over a session's mix at most (each about a second for 20 minutes)."""
 DEFAULT_BACKGROUND_LEVEL_DB = -28.0
 """Ambience this far under the voice unless the script says otherwise: quiet, as listeners ask."""
 
@@ -305,39 +300,6 @@ def session_chapters(timeline: Timeline) -> list[Chapter]:
     if chapters and chapters[0].start_s <= LEAD_IN_S:
         chapters[0] = Chapter(chapters[0].title, 0.0, chapters[0].end_s)
     return chapters
-
-
-def session_gain_db(mix: SessionMix) -> float:
-    """The master gain that brings this session's mix to TARGET_LUFS (and the bells, moved
-    back by the correction, to where the plan puts them in every session).
-
-    Clips sit at CLIP_LUFS, so TARGET_LUFS - CLIP_LUFS is right for a session that is mostly
-    speech; one with little speech (bells, long silences) measures quieter. A file can afford
-    a quick pass or two over the mix (no encoding) to measure it, so its gain is corrected by what
-    was measured, within PLAN_CORRECTION_DB so a near-silent session is never pumped up. A
-    session with no speech at all (a timer) keeps the plan: there is no voice to match.
-    """
-    planned = TARGET_LUFS - CLIP_LUFS
-    if not mix.timeline.of_kind("speech"):
-        return planned  # a timer: its bells ring as loud as in any practice
-    low, high = planned - PLAN_CORRECTION_DB[0], planned + PLAN_CORRECTION_DB[1]
-    gain_db = planned
-    # The bells stay put while the rest moves, so the gain is found in a few passes.
-    for _ in range(PLAN_PASSES):
-        mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
-        meter = LoudnessMeter(mix.sample_rate_hz)
-        for block in mix.blocks(round(10 * mix.sample_rate_hz)):
-            meter.add(block)
-        if meter.integrated_lufs <= -70:
-            break
-        # The limiter takes a little off the loudest syllables: PLAN_LIMITER_LOSS_DB.
-        landed = meter.integrated_lufs + gain_db - PLAN_LIMITER_LOSS_DB
-        wanted = min(max(gain_db + TARGET_LUFS - landed, low), high)
-        if abs(wanted - gain_db) < 0.05:
-            break
-        gain_db = wanted
-    mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
-    return gain_db
 
 
 def render_session(

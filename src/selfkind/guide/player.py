@@ -34,7 +34,7 @@ from ..devices import Speaker
 from ..errors import DeviceLost
 from ..levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, TARGET_LUFS
 from ..master import HOLD_S, LOOKAHEAD_S, Master
-from ..mix import SessionMix
+from ..mix import SessionMix, session_gain_db
 from ..sounds import BELL_RING_S, bell_strike, leveled, listen_cue
 from ..timeline import Event, Timeline
 
@@ -149,12 +149,13 @@ class _Mastered:
         source: Callable[[int, int, int, int], np.ndarray],
         sample_rate_hz: int,
         start_frame: int,
+        gain_db: float,
         fade: tuple[int, int] = (0, 0),
     ) -> None:
         self._source = source
         self.fade = fade
         """(frame, frames): silence before the frame, rising to full over the frames."""
-        self.master = Master(sample_rate_hz, TARGET_LUFS - CLIP_LUFS, LOSSLESS_CEILING_DBTP)
+        self.master = Master(sample_rate_hz, gain_db, LOSSLESS_CEILING_DBTP)
         lead = self.master.limiter.latency_frames
         memory = round((LOOKAHEAD_S + HOLD_S) * sample_rate_hz) + lead
         self.master.process(self._input(start_frame - memory, start_frame + lead))
@@ -183,7 +184,10 @@ class Player:
         self.mix: SessionMix | None = None
         self.timeline: Timeline | None = None
         self.ready = threading.Event()
-        """Set once the session is prepared (speech synthesized, timeline compiled)."""
+        """Set once the session is prepared (speech synthesized, timeline compiled, its
+        master gain measured)."""
+        self.gain_db = TARGET_LUFS - CLIP_LUFS
+        """Master gain: the plan's until the session is ready, then the one its file gets."""
         self.rate = sample_rate_hz
         self.device = device
         self.status = Status()
@@ -349,6 +353,18 @@ class Player:
             self.error = err
             self.ready.set()
             return
+        # Measured as a render measures it, before the first sample of the session plays
+        # (while the opening sounds): live and from a file, it is equally loud.
+        try:
+            gain_db = session_gain_db(mix)
+        except BaseException as err:  # noqa: BLE001 - shown by the caller
+            self.error = err
+            self.ready.set()
+            return
+        # The cues keep their planned level, as the bells do (see SessionMix.set_bell_offset).
+        offset = np.float32(10 ** ((self.gain_db - gain_db) / 20))
+        self._cue_sounds = {opening: cue * offset for opening, cue in self._cue_sounds.items()}
+        self.gain_db = gain_db
         self.mix, self.timeline = mix, mix.timeline
         self.ready.set()
 
@@ -385,7 +401,7 @@ class Player:
         """The frame after the last one queued."""
         fade = (0, 0)
         """The fade-in of the stream playing, which a fade-out from it must share."""
-        stream: _Mastered | None = _Mastered(self._session, self.rate, 0, fade)
+        stream: _Mastered | None = _Mastered(self._session, self.rate, 0, self.gain_db, fade)
         paused = False
         while not self._stop.is_set():
             name, argument = self._commands.popleft() if self._commands else ("", 0)
@@ -403,7 +419,7 @@ class Player:
                 elif name == "resume":
                     paused = False
                     fade = (position, fade_frames)
-                    stream = _Mastered(self._session, self.rate, position, fade)
+                    stream = _Mastered(self._session, self.rate, position, self.gain_db, fade)
                     self.status.paused = False
                 elif name == "seek":
                     if not paused:
@@ -411,7 +427,7 @@ class Player:
                     position = min(max(argument, 0), n_frames)
                     if not paused:
                         fade = (position, fade_frames)
-                        stream = _Mastered(self._session, self.rate, position, fade)
+                        stream = _Mastered(self._session, self.rate, position, self.gain_db, fade)
                 else:  # quit
                     if not paused:
                         self._fade_out(position, QUIT_FADE_S, fade)
@@ -453,7 +469,7 @@ class Player:
         n = min(round(fade_s * self.rate), max(self.mix.n_frames - frame, 0))
         if n == 0:
             return
-        block = _Mastered(self._session, self.rate, frame, fade_in).read(n)
+        block = _Mastered(self._session, self.rate, frame, self.gain_db, fade_in).read(n)
         ramp = np.cos(np.linspace(0, np.pi / 2, n)) ** 2
         self._put(frame, (block * ramp).astype(np.float32), quiet_after)
 
