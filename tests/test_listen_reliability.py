@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from selfkind.errors import CannotWrite
 from selfkind.journal.keep import recover
 from selfkind.journal.store import Journal
 from selfkind.listen.listener import Listener
@@ -174,6 +176,36 @@ def test_a_full_disk_during_a_reflection_is_one_line_and_loses_nothing(
         audio = journal.audio_path(entry)
     assert entry.duration_s >= 1.5 and audio is not None
     assert decode(audio, MIC_RATE_HZ).size / MIC_RATE_HZ >= 1.5
+
+
+def test_a_full_disk_while_recording_leaves_no_recognizer_waiting(
+    microphone: PipeMicrophone, small_disk: Path
+) -> None:
+    """The recording stops with the disk; the recognizer's thread must end with it rather
+    than wait for more audio for as long as the process lives (a guide, the web server)."""
+    speech = decode(FIXTURES / "reflection-1.flac", MIC_RATE_HZ)
+    journal_path = small_disk / "journal" / "journal.sqlite3"
+    Journal(journal_path).close()
+    filler = _leave_free(small_disk, 64 * 1024)
+    listener = Listener(
+        journal_path, lambda: open_recognizer("pocketsphinx"), 10.0, Context(prompt="full")
+    )
+    listener.start()
+    try:
+        microphone.say(speech)
+        assert listener.done.wait(20)
+        assert isinstance(listener.error, CannotWrite), listener.error
+        deadline = time.monotonic() + 3.0
+        while _transcribing_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _transcribing_threads() == []
+    finally:
+        microphone.spoken.wait(20)
+        filler.unlink()
+
+
+def _transcribing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "transcribing" and t.is_alive()]
 
 
 def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_path: Path) -> None:

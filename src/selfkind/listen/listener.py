@@ -52,6 +52,7 @@ class Transcribing:
         self._pcm: queue.Queue[bytes | None] = queue.Queue()
         self._transcript: Transcript | None = None
         self.error: SetupError | None = None
+        self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._run, name="transcribing", daemon=True)
         self._thread.start()
 
@@ -63,6 +64,13 @@ class Transcribing:
         self._pcm.put(None)
         self._thread.join()
         return self._transcript
+
+    def abandon(self) -> None:
+        """No transcript is wanted (the recording failed): the thread skips what is still
+        queued and ends, rather than wait for audio that will never come. Returns at once;
+        a block being recognized, or a model still loading, is let finish."""
+        self._abandoned.set()
+        self._pcm.put(None)
 
     def _run(self) -> None:
         try:
@@ -78,7 +86,7 @@ class Transcribing:
         failed = False  # an engine that fails mid-way: the audio is kept, to transcribe later
         shown_at = time.monotonic()
         while (pcm := self._pcm.get()) is not None:
-            if failed:
+            if failed or self._abandoned.is_set():
                 continue
             try:
                 recognizer.accept(pcm)
@@ -92,7 +100,7 @@ class Transcribing:
                     shown_at = now
             except Exception:  # noqa: BLE001
                 failed = True
-        if not failed:
+        if not failed and not self._abandoned.is_set():
             with contextlib.suppress(Exception):
                 self._transcript = recognizer.finish()
 
@@ -190,6 +198,28 @@ class Listener:
                 transcribing.feed(pcm)
 
         try:
+            stopped = self._record(recording, activity, take)
+        except BaseException:
+            if transcribing is not None:
+                transcribing.abandon()  # a full disk: nothing more will come to recognize
+            raise
+        transcript = transcribing.finish() if transcribing is not None else None
+        if transcribing is not None:
+            self.recognizer_error = transcribing.error
+        result = keep_heard(
+            self.journal_path, recording, self.context, transcript, activity.heard_speech
+        )
+        result.final_wait_s = time.monotonic() - stopped
+        return result
+
+    def _record(
+        self, recording: PartialRecording, activity: Detector, take: Callable[[np.ndarray], None]
+    ) -> float:
+        """Hand blocks to ``take`` until the speaker finishes, the time is up or listening is
+        stopped; the microphone is closed and the recording finished however it ends.
+        Returns when listening ended (time.monotonic)."""
+        assert self._microphone is not None
+        try:
             while not self._stop.is_set():
                 try:
                     block = self._blocks.get(timeout=0.1)
@@ -211,14 +241,7 @@ class Listener:
         finally:
             self._microphone.close()
             recording.finish()  # still claimed: released in _run once kept
-        transcript = transcribing.finish() if transcribing is not None else None
-        if transcribing is not None:
-            self.recognizer_error = transcribing.error
-        result = keep_heard(
-            self.journal_path, recording, self.context, transcript, activity.heard_speech
-        )
-        result.final_wait_s = time.monotonic() - stopped
-        return result
+        return stopped
 
 
 def keep_heard(
