@@ -13,7 +13,7 @@ import pytest
 from selfkind.errors import JournalError
 from selfkind.journal.store import STATUS_DONE, Entry, Journal
 
-from .conftest import cli
+from .conftest import cli, run
 
 WORDS = [{"word": "kind", "start_s": 0.4, "end_s": 0.7, "confidence": 0.93}]
 
@@ -300,3 +300,28 @@ def test_search_takes_words_literally_whatever_is_typed(
         assert [e.id for e in journal.search('frightened"')] == [second]
         assert [e.id for e in journal.search("doing AND best")] == []  # AND is a word here
         assert [e.id for e in journal.search("doing best")] == [first]
+
+
+def test_search_words_need_no_quotes_and_a_leading_dash_goes_after_double_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`journal search WORDS` takes every word typed. One beginning with "-" reads as an
+    option (or a mistyped one) unless it comes after ``--``, as in every Unix command; the
+    message for it says so, with the command to type."""
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        first, *_ = _fill(journal)
+        dashed = journal.add(Entry("2026-11-24T07:00:00+00:00", transcript="A half-hearted day.",
+                                   status=STATUS_DONE))  # fmt: skip
+    code, out, err = run("journal", "search", "-hearted", "--journal", str(path))
+    assert (code, out) == (2, ""), err
+    assert err.splitlines()[-1] == (
+        "selfkind journal: not an option or argument it takes: -hearted; to search for words"
+        " beginning with '-', put -- before them: selfkind journal search -- -hearted;"
+        " see: selfkind journal --help"
+    ), err
+    for words in (["--", "-hearted"], ["--", "half", "-hearted"], ["day", "--", "-hearted"]):
+        code, out, _ = cli(capsys, "journal", "search", "--journal", str(path), *words)
+        assert code == 0 and [int(line.split()[0]) for line in out.splitlines()] == [dashed]
+    code, out, _ = cli(capsys, "journal", "search", "doing", "best", "--journal", str(path))
+    assert code == 0 and [int(line.split()[0]) for line in out.splitlines()] == [first], out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import InputError, SelfkindError
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text, printable
-from .parser import build_parser
+from .parser import build_parser, dashed_search_words, search_text
 
 __all__ = ["build_parser", "command_function", "main", "run"]
 
@@ -64,7 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import argcomplete
 
         argcomplete.autocomplete(parser)
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    if dashed := dashed_search_words(subparser(parser, "journal"), tokens):
+        subparser(parser, "journal").error(
+            f"unrecognized arguments: {' '.join(dashed)}; to search for words beginning with"
+            f" '-', put -- before them: selfkind journal search -- {dashed[0]}"
+        )
     args, extra = parser.parse_known_args(argv)
+    extra = search_text(args, extra)
     if extra:  # said by the command's own parser, so the message names the command
         command_parser = parser if args.command is None else subparser(parser, args.command)
         command_parser.error(f"unrecognized arguments: {' '.join(extra)}")

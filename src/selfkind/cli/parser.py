@@ -59,6 +59,43 @@ def readable_usage_error(message: str) -> str:
     return message.removeprefix("argument ")
 
 
+_NUMBER = re.compile(r"-\d+$|-\d*\.\d+$")
+"""What argparse takes for a negative number (an argument), not an option."""
+
+
+def dashed_search_words(journal: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
+    """Words after ``journal search`` (before any ``--``) that begin with "-" but are none of
+    the journal's options: argparse would read them as options, mistyped ones or a short
+    option with its value glued on (``-hearted`` as ``-h earted``), so the caller says that
+    search text beginning with "-" goes after ``--``, as in every Unix command."""
+    if "--" in tokens:
+        tokens = tokens[: tokens.index("--")]
+    known = journal._option_string_actions  # noqa: SLF001 - argparse's own table
+    positionals, takes_value = [], False
+    dashed = []
+    for token in tokens:
+        if takes_value:
+            takes_value = False
+        elif token.startswith("-") and len(token) > 1 and not _NUMBER.match(token):
+            action = known.get(token.split("=", 1)[0])
+            if action is None and positionals[:2] == ["journal", "search"]:
+                dashed.append(token)
+            takes_value = action is not None and action.nargs != 0 and "=" not in token
+        else:
+            positionals.append(token)
+    return dashed
+
+
+def search_text(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """``journal search`` takes every word typed (``search kind words`` needs no quotes):
+    the words argparse left over join the search text. Returns what is still left over."""
+    if getattr(args, "command", None) != "journal" or args.action != "search":
+        return extra
+    words = [w for w in (args.argument, *extra) if w is not None and w != "--"]
+    args.argument = " ".join(words) or None
+    return []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="selfkind",
@@ -249,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_action(journal, journal_actions, "list the entries")
     journal.add_argument(
         "argument", nargs="?", metavar="ID|WORDS",
-        help="entry id (show, delete, edit) or words (search)",
+        help="entry id (show, delete, edit) or words (search; after -- if one begins with -)",
     )  # fmt: skip
     journal.add_argument("--prompt", help="write: the question you are answering, kept with it")
     journal.add_argument("--format", choices=("md", "json"), default="md", help="for export")
