@@ -5,6 +5,7 @@ shown on a terminal only."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from selfkind.listen.recognizers import open_recognizer
 from selfkind.listen.recording import PARTIAL_SUFFIX, Context
 
 from .conftest import FIXTURES, decode, run
-from .soundserver import PipeMicrophone
+from .soundserver import MIC, PipeMicrophone
 from .test_capture import _start, _wait_for_line
 from .test_guide import _read_until, _spawn_in_terminal
 from .test_limits import tmpfs
@@ -206,6 +207,45 @@ def test_a_full_disk_while_recording_leaves_no_recognizer_waiting(
 
 def _transcribing_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "transcribing" and t.is_alive()]
+
+
+@pytest.fixture()
+def suspendable_microphone(microphone: PipeMicrophone) -> Iterator[PipeMicrophone]:
+    """The test server's microphone, resumed however the test ends (later tests speak)."""
+    yield microphone
+    subprocess.run(["pactl", "suspend-source", MIC, "0"], check=True)
+
+
+def test_ctrl_c_on_a_suspended_microphone_ends_reflect_promptly_keeping_what_was_said(
+    suspendable_microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """A suspended source (pasuspender, another program taking the card) stops delivering
+    without an error; closing it must not wait for it. The words said before are kept."""
+    speech = decode(FIXTURES / "reflection-1.flac", MIC_RATE_HZ)
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start("reflect", "--engine", "pocketsphinx", "--journal", str(journal_path))
+    try:
+        _wait_for_line(process, "Listening", 20)
+        suspendable_microphone.say(speech)
+        time.sleep(2.0)  # "I would tell her that she ..."
+        subprocess.run(["pactl", "suspend-source", MIC, "1"], check=True)
+        time.sleep(0.5)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+        took_s = time.monotonic() - interrupted
+    finally:
+        process.kill()
+        process.wait()
+        suspendable_microphone.spoken.wait(20)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert took_s <= 2.0, took_s
+    assert "Kept in your journal as entry 1." in out, out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.status == "done" and entry.duration_s >= 1.5, entry
+    assert audio is not None and decode(audio, MIC_RATE_HZ).size >= 1.5 * MIC_RATE_HZ
 
 
 def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_path: Path) -> None:
