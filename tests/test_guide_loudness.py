@@ -6,7 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from selfkind.loudness import integrated_lufs
+import numpy as np
+import pytest
+
+from selfkind.loudness import PairMeter, integrated_lufs
 from selfkind.render import load_script, prepare_session, render_session
 
 from .conftest import SESSION_RATE_HZ, Recorder, decode, run
@@ -42,3 +45,25 @@ def test_a_bell_heavy_session_is_as_loud_live_as_in_its_file(
     # Silence before and after is under the meter's absolute gate, so it does not count.
     live_lufs = integrated_lufs(heard, SESSION_RATE_HZ)
     assert abs(live_lufs - file_lufs) <= 1.0, (live_lufs, file_lufs)
+
+
+@pytest.mark.parametrize(("gain_a", "gain_b"), [(1.0, 1.0), (1.6, 1.0), (0.7, 2.0), (1.0, 0.0)])
+def test_the_pair_meter_measures_any_mix_of_its_two_parts(gain_a: float, gain_b: float) -> None:
+    """The master gain is found from one pass: the loudness of voice and bells at any gains
+    must be what the meter says of the signal mixed (the meter itself is held to ffmpeg's
+    and pyloudnorm's in test_render)."""
+    rate = SESSION_RATE_HZ
+    rng = np.random.default_rng(7)
+    t = np.arange(12 * rate) / rate
+    # "Speech": noise in bursts of a syllable, and a pause, over a hum; a "bell": a decaying
+    # partial in phase with the hum, ringing under the bursts, so the two overlap and their
+    # cross term counts (0.8 to 1.5 LU here: left out, this test fails).
+    bursts = (np.sin(2 * np.pi * 3 * t) > 0) & ((t < 4) | (t > 7))
+    hum = 0.1 * np.sin(2 * np.pi * 660 * t)
+    voice = (0.1 * rng.standard_normal(t.size) * bursts + hum).astype(np.float32)
+    bell = (0.2 * np.sin(2 * np.pi * 660 * t) * np.exp(-(t - 3) / 3) * (t >= 3)).astype(np.float32)
+    meter = PairMeter(rate)
+    for start in range(0, t.size, rate):  # in blocks, as the mixer gives them
+        meter.add(voice[start : start + rate], bell[start : start + rate])
+    expected = integrated_lufs(gain_a * voice + gain_b * bell, rate)
+    assert abs(meter.integrated_lufs(gain_a, gain_b) - expected) < 0.001

@@ -72,13 +72,7 @@ class LoudnessMeter:
     def __init__(self, sample_rate_hz: int) -> None:
         self.sample_rate_hz = sample_rate_hz
         self._step_frames = round(STEP_S * sample_rate_hz)
-        n = self._step_frames
-        bins = np.fft.rfftfreq(n, 1 / sample_rate_hz)
-        weights = k_weighting_gain(bins, sample_rate_hz) * 2 / n
-        weights[0] /= 2  # DC appears once in the full spectrum
-        if n % 2 == 0:
-            weights[-1] /= 2  # so does the Nyquist bin
-        self._bin_weights = weights
+        self._bin_weights = _step_bin_weights(self._step_frames, sample_rate_hz)
         self._partial = np.zeros(0, dtype=np.float32)
         self._step_energy: list[float] = []
         """Sum of squared K-weighted samples in each complete 100 ms step."""
@@ -101,17 +95,82 @@ class LoudnessMeter:
 
     def block_powers(self) -> np.ndarray:
         """Mean square of every 400 ms gating block so far."""
-        steps = np.asarray(self._step_energy)
-        per_block = round(BLOCK_S / STEP_S)
-        if steps.size < per_block:
-            return np.zeros(0)
-        sums = np.convolve(steps, np.ones(per_block), mode="valid")
-        return sums / (per_block * self._step_frames)
+        return _block_powers(np.asarray(self._step_energy), self._step_frames)
 
     @property
     def integrated_lufs(self) -> float:
         powers = self.block_powers()
         return gated_loudness(powers)
+
+
+def _step_bin_weights(step_frames: int, rate_hz: int) -> np.ndarray:
+    """Per rfft bin of a step: the K-weighting's power gain, scaled so that the weighted sum
+    of a step's |spectrum|^2 is the step's K-weighted energy (Parseval)."""
+    bins = np.fft.rfftfreq(step_frames, 1 / rate_hz)
+    weights = k_weighting_gain(bins, rate_hz) * 2 / step_frames
+    weights[0] /= 2  # DC appears once in the full spectrum
+    if step_frames % 2 == 0:
+        weights[-1] /= 2  # so does the Nyquist bin
+    return weights
+
+
+def _block_powers(step_energy: np.ndarray, step_frames: int) -> np.ndarray:
+    """Mean square of every 400 ms gating block, from the energies of its 100 ms steps."""
+    per_block = round(BLOCK_S / STEP_S)
+    if step_energy.size < per_block:
+        return np.zeros(0)
+    sums = np.convolve(step_energy, np.ones(per_block), mode="valid")
+    return sums / (per_block * step_frames)
+
+
+class PairMeter:
+    """The loudness of ``gain_a * a + gain_b * b`` for any two gains, after one pass over
+    ``a`` and ``b`` (blocks of equal size, fed with :meth:`add`).
+
+    Per 100 ms step it keeps the K-weighted energy of each and their cross term (the
+    weighted real part of one spectrum times the other's conjugate); the energy of any sum
+    of the two follows exactly, |gA + hB|^2 = g^2|A|^2 + h^2|B|^2 + 2gh Re(A B*). So a gain
+    that moves one part while the other stays put is found without mixing again per guess.
+    """
+
+    def __init__(self, sample_rate_hz: int) -> None:
+        self._step_frames = round(STEP_S * sample_rate_hz)
+        self._bin_weights = _step_bin_weights(self._step_frames, sample_rate_hz)
+        self._partial = np.zeros((2, 0), dtype=np.float32)
+        self._energies: list[np.ndarray] = []
+        """Per step: (energy of a, energy of b, cross term), one array per call."""
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        pending = np.concatenate([self._partial, np.stack([a, b]).astype(np.float32)], axis=1)
+        n_steps = pending.shape[1] // self._step_frames
+        if n_steps:
+            steps = pending[:, : n_steps * self._step_frames].reshape(2, n_steps, -1)
+            energies = np.zeros((3, n_steps))
+            spectra = [np.zeros(0)] * 2
+            sounding = steps.any(axis=2)  # digital silence: no FFT (as LoudnessMeter)
+            for part in (0, 1):
+                if sounding[part].any():
+                    spectra[part] = np.fft.rfft(steps[part][sounding[part]], axis=1)
+                    power = spectra[part].real ** 2 + spectra[part].imag ** 2
+                    energies[part, sounding[part]] = np.einsum("sb,b->s", power, self._bin_weights)
+            both = sounding[0] & sounding[1]
+            if both.any():
+                a_spectra = spectra[0][both[sounding[0]]]
+                b_spectra = spectra[1][both[sounding[1]]]
+                cross = a_spectra.real * b_spectra.real + a_spectra.imag * b_spectra.imag
+                energies[2, both] = np.einsum("sb,b->s", cross, self._bin_weights)
+            self._energies.append(energies)
+        self._partial = pending[:, n_steps * self._step_frames :]
+
+    def integrated_lufs(self, gain_a: float, gain_b: float) -> float:
+        """Integrated loudness of ``gain_a * a + gain_b * b`` (linear gains)."""
+        if not self._energies:
+            return SILENCE_LUFS
+        if len(self._energies) > 1:
+            self._energies = [np.concatenate(self._energies, axis=1)]
+        a, b, cross = self._energies[0]
+        energy = gain_a**2 * a + gain_b**2 * b + 2 * gain_a * gain_b * cross
+        return gated_loudness(_block_powers(np.maximum(energy, 0.0), self._step_frames))
 
 
 def _lufs(power: np.ndarray | float) -> np.ndarray | float:

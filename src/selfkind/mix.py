@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from .levels import BELL_UNDER_VOICE_DB, CLIP_LUFS, TARGET_LUFS
-from .loudness import LoudnessMeter
+from .loudness import PairMeter
 from .sounds import BELL_RING_S, LoopedSource, bell_gain, bell_strike
 from .timeline import BELL_INTERVAL_S, Timeline
 
@@ -26,8 +26,8 @@ _ENVELOPE_STEP = 64
 PLAN_CORRECTION_DB = (1.0, 4.0)
 """How far under and over its planned gain a session's measured gain may go."""
 PLAN_LIMITER_LOSS_DB = 0.1
-PLAN_PASSES = 3
-"""Measuring passes over a session's mix at most (each 0.1 s for 20 minutes of speech)."""
+MEASURE_BLOCK_S = 10.0
+"""Blocks in which the mix is measured: a whole number of the meter's 100 ms steps."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,16 @@ class SessionMix:
         self._apply_fades(out, start_frame)
         return out
 
+    def render_bells(self, start_frame: int, stop_frame: int) -> np.ndarray:
+        """Only the bells of frames [start_frame, stop_frame), faded as :meth:`render` fades
+        them: the part of the mix a master gain correction leaves where it is."""
+        stop_frame = min(stop_frame, self.n_frames)
+        out = np.zeros(max(stop_frame - start_frame, 0), dtype=np.float32)
+        if out.size and self._strikes.size:
+            self._add_bells(out, start_frame, stop_frame)
+            self._apply_fades(out, start_frame)
+        return out
+
     def blocks(self, block_frames: int | None = None, start_frame: int = 0) -> Iterator[np.ndarray]:
         step = block_frames or round(BLOCK_S * self.sample_rate_hz)
         for start in range(start_frame, self.n_frames, step):
@@ -178,31 +188,41 @@ def session_gain_db(mix: SessionMix) -> float:
     live guide both master with it, so a session sounds as loud heard live as from its file.
 
     Clips sit at CLIP_LUFS, so TARGET_LUFS - CLIP_LUFS is right for a session that is mostly
-    speech; one with little speech (bells, long silences) measures quieter. A pass or two over
-    the mix (no mastering, no encoding) measures it, so its gain is corrected by what was
-    measured, within PLAN_CORRECTION_DB so a near-silent session is never pumped up. A
-    session with no speech at all (a timer) keeps the plan: there is no voice to match.
-    The passes cost about 0.1 s per 20 minutes of session each; the guide makes them while
+    speech; one with little speech (bells, long silences) measures quieter. One pass over
+    the mix (no mastering, no encoding) measures it, the bells apart from the rest, so the
+    loudness at any gain is known (see PairMeter) and the gain is found exactly, within
+    PLAN_CORRECTION_DB so a near-silent session is never pumped up. A session with no speech
+    at all (a timer) keeps the plan: there is no voice to match. The pass costs about 0.6 s
+    of one core per hour of speech over a bed, less for silence; the guide makes it while
     its opening bell sounds.
     """
     planned = TARGET_LUFS - CLIP_LUFS
     if not mix.timeline.of_kind("speech"):
         return planned  # a timer: its bells ring as loud as in any practice
     low, high = planned - PLAN_CORRECTION_DB[0], planned + PLAN_CORRECTION_DB[1]
-    gain_db = planned
-    # The bells stay put while the rest moves, so the gain is found in a few passes.
-    for _ in range(PLAN_PASSES):
-        mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
-        meter = LoudnessMeter(mix.sample_rate_hz)
-        for block in mix.blocks(round(10 * mix.sample_rate_hz)):
-            meter.add(block)
-        if meter.integrated_lufs <= -70:
-            break
-        # The limiter takes a little off the loudest syllables: PLAN_LIMITER_LOSS_DB.
-        landed = meter.integrated_lufs + gain_db - PLAN_LIMITER_LOSS_DB
-        wanted = min(max(gain_db + TARGET_LUFS - landed, low), high)
-        if abs(wanted - gain_db) < 0.05:
-            break
-        gain_db = wanted
+    mix.set_bell_offset(1.0)
+    meter = PairMeter(mix.sample_rate_hz)
+    step = round(MEASURE_BLOCK_S * mix.sample_rate_hz)
+    for start in range(0, mix.n_frames, step):
+        bells = mix.render_bells(start, start + step)
+        meter.add(mix.render(start, start + step) - bells, bells)
+    bells_gain = 10 ** (planned / 20)
+
+    def landed(gain_db: float) -> float:
+        """Loudness of the output at this master gain, the bells held at the plan's level;
+        the limiter takes a little off the loudest syllables (PLAN_LIMITER_LOSS_DB)."""
+        return meter.integrated_lufs(10 ** (gain_db / 20), bells_gain) - PLAN_LIMITER_LOSS_DB
+
+    if landed(planned) <= -70:
+        gain_db = planned  # nothing audible to measure
+    elif landed(high) <= TARGET_LUFS:
+        gain_db = high
+    elif landed(low) >= TARGET_LUFS:
+        gain_db = low
+    else:
+        while high - low > 0.001:  # louder with more gain: halve the range (13 steps)
+            middle = (low + high) / 2
+            low, high = (middle, high) if landed(middle) < TARGET_LUFS else (low, middle)
+        gain_db = (low + high) / 2
     mix.set_bell_offset(10 ** ((planned - gain_db) / 20))
     return gain_db
