@@ -20,12 +20,12 @@ background: none
 ---
 Very little will be said.
 [bell]
-[pause 8s]
+[pause 3s]
 Thank you for this time.
 """
 """A bell ringing out through most of it: the file's measured master gain is nearly 4 dB
 over the plan's (a speech-heavy session's is within a dB of it), so a player that used
-the plan would be 1.8 LU quieter than the file."""
+the plan would be 1.6 LU quieter than the file."""
 
 
 def test_a_bell_heavy_session_is_as_loud_live_as_in_its_file(

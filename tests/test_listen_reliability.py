@@ -248,6 +248,39 @@ def test_ctrl_c_on_a_suspended_microphone_ends_reflect_promptly_keeping_what_was
     assert audio is not None and decode(audio, MIC_RATE_HZ).size >= 1.5 * MIC_RATE_HZ
 
 
+def test_a_guide_whose_microphone_is_suspended_mid_reflection_ends_on_time_and_keeps_it(
+    suspendable_microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """The step's time runs out while the source sends nothing: the session goes on, and
+    at its end the guide keeps what was said before and exits (before: it waited 30 s for
+    the listener, stuck closing the microphone, and kept nothing)."""
+    script = tmp_path / "short.md"
+    script.write_text("Take a breath.\n\n[reflect 4s] What would you say?\n\nThank you.\n")
+    journal_path = tmp_path / "journal.sqlite3"
+    process = _start(
+        "guide", str(script), "--delay", "0", "--engine", "pocketsphinx",
+        "--journal", str(journal_path),
+    )  # fmt: skip
+    try:
+        _wait_for_line(process, "(listening)", 30)
+        time.sleep(0.5)  # after the soft cue
+        suspendable_microphone.say(decode(FIXTURES / "reflection-1.flac", MIC_RATE_HZ))
+        time.sleep(2.0)
+        subprocess.run(["pactl", "suspend-source", MIC, "1"], check=True)
+        out, err = process.communicate(timeout=15)  # the rest of the session: about 7 s
+    finally:
+        process.kill()
+        process.wait()
+        suspendable_microphone.spoken.wait(20)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert "session has ended" in out and "private journal (1 entry)" in out, out
+    with Journal(journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.status == "done" and entry.duration_s >= 1.5, entry
+    assert audio is not None and decode(audio, MIC_RATE_HZ).size >= 1.5 * MIC_RATE_HZ
+
+
 def test_recovery_leaves_a_starting_recording_alone_and_clears_a_stale_one(tmp_path: Path) -> None:
     """A recording is born under a name recovery does not take, locked before it is renamed;
     one left under that name by a process killed in those microseconds goes after a minute,
