@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,13 +21,16 @@ from . import ffmpeg
 from .errors import SelfkindError, UsageError
 from .formats import FORMATS, LOSSY_FORMATS  # noqa: F401 - LOSSY_FORMATS is read from here
 
+if TYPE_CHECKING:
+    from .mp3split import SplitMp3Encoder
+
+MP3_ENCODING = ["-c:a", "libmp3lame", "-q:a", "5", "-compression_level", "7"]
+"""VBR quality 5 for a mono 22.05 kHz voice is roughly 40-60 kbit/s and clean for speech,
+bells and noise alike."""
 _CODEC_ARGS = {
     "wav": ["-c:a", "pcm_s16le", "-f", "wav"],
     "flac": ["-c:a", "flac", "-f", "flac"],
-    # VBR quality 5 for a mono 22.05 kHz voice is roughly 40-60 kbit/s and clean for speech,
-    # bells and noise alike.
-    "mp3": ["-c:a", "libmp3lame", "-q:a", "5", "-compression_level", "7"]
-    + ["-id3v2_version", "3", "-f", "mp3"],
+    "mp3": [*MP3_ENCODING, "-id3v2_version", "3", "-f", "mp3"],
     "ogg": ["-c:a", "libvorbis", "-q:a", "4", "-f", "ogg"],
     # AAC in MP4, which phones' audiobook and podcast players read chapters from; 64 kbit/s
     # is ample for a mono voice.
@@ -69,7 +74,7 @@ class Tags:
         return {key: value for key, value in out.items() if value}
 
 
-def _widen_pipe(stream: object) -> None:
+def widen_pipe(stream: object) -> None:
     """Give the pipe to ffmpeg room for a few seconds of audio (Linux allows up to 1 MiB
     unprivileged), so the mixer and the encoder each keep a core busy instead of taking turns."""
     if hasattr(fcntl, "F_SETPIPE_SZ"):
@@ -120,7 +125,7 @@ class Encoder:
         command += ["-metadata", f"title={title}", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
         command += _CODEC_ARGS[fmt] + [str(path)]
         self._process = ffmpeg.start(command, stdin=subprocess.PIPE)
-        _widen_pipe(self._process.stdin)
+        widen_pipe(self._process.stdin)
 
     def write(self, block: np.ndarray) -> None:
         try:
@@ -143,6 +148,33 @@ class Encoder:
 
     def abort(self) -> None:
         self._process.kill()
+
+
+def open_encoder(
+    path: Path,
+    fmt: str,
+    sample_rate_hz: int,
+    title: str,
+    chapters: list[Chapter] | None = None,
+    tags: Tags | None = None,
+    n_samples: int | None = None,
+    quiet_spans: Sequence[tuple[int, int]] = (),
+) -> Encoder | SplitMp3Encoder:
+    """The encoder for a file. An MP3 of ``n_samples`` with pauses to cut at
+    (``quiet_spans``, frame ranges) is encoded in pieces side by side when this process may
+    use more than one core (:mod:`selfkind.mp3split`); a batch worker with one core's
+    share, a short session, and every other format are encoded in one piece."""
+    if fmt == "mp3" and n_samples is not None:
+        from .engines import engine_threads
+
+        cores = engine_threads()
+        if cores > 1:
+            from .mp3split import SplitMp3Encoder, plan_cuts
+
+            cuts = plan_cuts(quiet_spans, n_samples, sample_rate_hz)
+            if cuts:
+                return SplitMp3Encoder(path, sample_rate_hz, cuts, cores, chapters, tags, title)
+    return Encoder(path, fmt, sample_rate_hz, title, chapters, tags)
 
 
 def _metadata_value(text: str) -> str:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from . import paths
 from .background import BUILTIN_BACKGROUNDS, check_background, open_background
 from .cache import ClipCache
 from .captions import manifest, webvtt
-from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder, Tags
+from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder, Tags, open_encoder
 from .engines import VOICE_ENV, default_voice
 from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
@@ -31,9 +32,20 @@ from .mix import MixSettings, SessionMix, session_gain_db
 from .practices import practice_names, practice_text
 from .progress import Progress
 from .script import MAX_SCRIPT_BYTES, Script, parse_script, read_script_text
+from .sounds import BELL_RING_S
 from .synth import SESSION_RATE_HZ, CachedClips, SpokenClips, synthesize_script
-from .timeline import LEAD_IN_S, Timeline, compile_timeline, length_range_s, utterances
+from .timeline import (
+    LEAD_IN_S,
+    Timeline,
+    compile_timeline,
+    length_range_s,
+    quiet_spans,
+    utterances,
+)
 from .voices import VoiceProfile, load_voice, voice_names
+
+if TYPE_CHECKING:
+    from .mp3split import SplitMp3Encoder
 
 DEFAULT_BACKGROUND_LEVEL_DB = -28.0
 """Ambience this far under the voice unless the script says otherwise: quiet, as listeners ask."""
@@ -322,13 +334,18 @@ def render_session(
     captions_path, manifest_path = companion_paths(audio_path)
     replaced = previous_audio(audio_path)
     temps: list[Path] = []
-    encoder: Encoder | None = None
+    encoder: Encoder | SplitMp3Encoder | None = None
     try:
         with writing(audio_path):
             audio_temp = temporary_beside(audio_path)
         temps.append(audio_temp)
         tags = session_tags(session, track)
-        encoder = Encoder(audio_temp, fmt, rate, tags.title, session_chapters(timeline), tags)
+        chapters = session_chapters(timeline)
+        # An MP3 may be encoded in pieces cut in the pauses, on both cores (see mp3split).
+        quiet = quiet_spans(timeline, BELL_RING_S)
+        encoder = open_encoder(
+            audio_temp, fmt, rate, tags.title, chapters, tags, timeline.n_frames, quiet
+        )
         ceiling = LOSSY_CEILING_DBTP if fmt in LOSSY_FORMATS else LOSSLESS_CEILING_DBTP
         master = Master(rate, session_gain_db(session.mix), ceiling)
         meter = LoudnessMeter(rate)

@@ -84,6 +84,29 @@ class Timeline:
         return [e for e in self.events if e.kind == kind]
 
 
+def quiet_spans(timeline: Timeline, ring_s: float) -> list[tuple[int, int]]:
+    """Frame ranges [start, end) in which neither the voice speaks nor a bell still rings
+    (``ring_s``: how long a strike sounds), in order: where only silence or the ambience
+    plays, so a file may be cut there and joined without a listener being able to tell."""
+    rate = timeline.sample_rate_hz
+    ring = round(ring_s * rate)
+    interval = round(BELL_INTERVAL_S * rate)
+    sounding = [(e.start_frame, e.end_frame) for e in timeline.of_kind("speech")]
+    sounding += [
+        (e.start_frame, e.start_frame + (e.count - 1) * interval + ring)
+        for e in timeline.of_kind("bell")
+    ]
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for start, end in sorted(sounding):
+        if start > cursor:
+            spans.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < timeline.n_frames:
+        spans.append((cursor, timeline.n_frames))
+    return spans
+
+
 def utterances(script: Script) -> list[str]:
     """Distinct sentences the script speaks (prompts included), in order of first use.
 
