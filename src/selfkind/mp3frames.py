@@ -17,6 +17,7 @@ Traps, named once:
 
 from __future__ import annotations
 
+import functools
 import mmap
 from array import array
 from collections.abc import Iterator
@@ -152,68 +153,53 @@ def _crc_small(data: bytes, crc: int = 0) -> int:
     return crc
 
 
-def _advance_map(n_bytes: int) -> list[int]:
-    """The images of the 16 register bits after ``n_bytes`` zero bytes: the CRC is linear,
-    so a register ``c`` followed by n zeros becomes the XOR of the images of c's bits."""
+@functools.cache
+def _row_step(width: int) -> tuple[list[int], list[int]]:
+    """What ``width`` zero bytes do to a register, as lookups on its low and high byte: the
+    CRC is linear, so a register's image is the XOR of its bits' images."""
     images = []
     for bit in range(16):
         crc = 1 << bit
-        for _ in range(n_bytes):
+        for _ in range(width):
             crc = _CRC_LIST[crc & 0xFF] ^ (crc >> 8)
         images.append(crc)
-    return images
 
+    def image(value: int) -> int:
+        out = 0
+        for bit in range(16):
+            if value >> bit & 1:
+                out ^= images[bit]
+        return out
 
-def _apply(images: list[int], crc: int) -> int:
-    out = 0
-    for bit, image in enumerate(images):
-        if crc >> bit & 1:
-            out ^= image
-    return out
-
-
-def _compose(first: list[int], then: list[int]) -> list[int]:
-    return [_apply(then, image) for image in first]
-
-
-_ONE_ZERO_BYTE = _advance_map(1)
-
-
-def _advance(crc: int, n_bytes: int) -> int:
-    """The register after ``n_bytes`` zero bytes, by squaring (n may be millions)."""
-    step, out = _ONE_ZERO_BYTE, crc
-    while n_bytes:
-        if n_bytes & 1:
-            out = _apply(step, out)
-        n_bytes >>= 1
-        if n_bytes:
-            step = _compose(step, step)
-    return out
+    return [image(v) for v in range(256)], [image(v << 8) for v in range(256)]
 
 
 def crc16(data: bytes | memoryview, crc: int = 0) -> int:
-    """CRC-16/ARC of ``data``, continuing from ``crc``. Long data is cut into equal rows
-    whose CRCs numpy computes side by side, then chained (a CRC from 0 is unchanged by
-    leading zero bytes, so the first row is padded in front); a byte loop in Python would
-    take a second for a 20-minute file."""
-    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    """CRC-16/ARC of ``data``, continuing from ``crc``. Long data is cut into rows whose
+    CRCs numpy computes side by side, then chained; a byte loop in Python would take a
+    second for a 20-minute file. (A CRC from 0 is unchanged by leading zero bytes, so the
+    first row is padded in front; starting from ``crc`` is the same as starting from 0 with
+    ``crc`` XORed into the first two bytes.)"""
+    raw = np.frombuffer(data, dtype=np.uint8)
     if raw.size < 4096:
         return _crc_small(raw.tobytes(), crc)
-    width = int(np.sqrt(raw.size)) + 1
+    # Rows cost a Python step each, columns a few numpy calls: about sqrt(n) / 4 columns.
+    width = 1 << max(6, (raw.size.bit_length() + 1) // 2 - 2)
     rows = -(-raw.size // width)
     grid = np.zeros(rows * width, dtype=np.uint8)
-    grid[grid.size - raw.size :] = raw
+    start = grid.size - raw.size
+    grid[start:] = raw
+    grid[start] ^= crc & 0xFF
+    grid[start + 1] ^= crc >> 8
     grid = grid.reshape(rows, width)
     row_crc = np.zeros(rows, dtype=np.uint16)
     for column in range(width):
         row_crc = _CRC_TABLE[(row_crc ^ grid[:, column]) & 0xFF] ^ (row_crc >> 8)
-    row_step = _advance_map(width)
-    low = [_apply(row_step, v) for v in range(256)]
-    high = [_apply(row_step, v << 8) for v in range(256)]
+    low, high = _row_step(width)
     out = 0
     for value in row_crc.tolist():
         out = low[out & 0xFF] ^ high[out >> 8] ^ value
-    return out ^ _advance(crc, raw.size)
+    return out
 
 
 @dataclass(frozen=True)

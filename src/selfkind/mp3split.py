@@ -230,6 +230,8 @@ class SplitMp3Encoder:
         self.tags = tags or Tags(title)
         self._lanes: list[_Lane] = []
         self._position = 0
+        self._fed = 0
+        """Pieces before this one have been given all their samples."""
         try:
             for lane in range(n_lanes):
                 self._lanes.append(_Lane(temporary_beside(path), sample_rate_hz, lane == 0))
@@ -240,11 +242,12 @@ class SplitMp3Encoder:
     def write(self, block: np.ndarray) -> None:
         samples = np.ascontiguousarray(block, dtype="<f4")
         start, stop = self._position, self._position + samples.size
-        for piece in self.plan:
+        for piece in self.plan[self._fed :]:
             if piece.feed_start >= stop:
                 break
             piece_stop = stop if piece.feed_stop is None else piece.feed_stop
             if piece_stop <= start:
+                self._fed += 1  # wholly given already: never looked at again
                 continue
             lane = self._lanes[piece.lane]
             if lane.failed:
