@@ -178,6 +178,7 @@ def test_players_read_the_tagged_file_as_long_as_the_whole(tmp_path: Path) -> No
     assert str(ID3(tmp_path / "tagged.mp3")["TIT2"]) == "A title"
     info, frames = info_and_frames(tmp_path / "tagged.mp3")
     assert mp3frames.read_info(info).n_frames == len(frames) == len(info_and_frames(whole)[1])
+    assert mp3frames.read_info(info).tag_crc_ok  # the info frame is ours, after the tag
     assert decoded_s16(tmp_path / "tagged.mp3").size == pcm.size
     assert np.array_equal(decoded_s16(tmp_path / "tagged.mp3"), decoded_s16(whole))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tagged.mp3", "whole.mp3"]

@@ -46,6 +46,7 @@ from .mp3frames import (
     crc16,
     frame_samples,
     frame_starts,
+    id3v2_size,
     info_frame,
     is_info_frame,
     read_info,
@@ -264,25 +265,40 @@ class SplitMp3Encoder:
             raise EncodeError(f"ffmpeg could not write {self.path.name}: {err.reason}") from None
 
     def close(self) -> None:
-        """Finish (see :meth:`finish`) and give the file its tags and chapters."""
-        self.finish()
-        write_tags_and_chapters(self.path, "mp3", self.tags, self.chapters)
+        """Wait for every lane and write ``path``: the tags and chapters, the rebuilt info
+        frame, the pieces' frames. Raises EncodeError if ffmpeg failed."""
+        self._complete(tagged=True)
 
     def finish(self) -> None:
-        """Wait for every lane and join the pieces' frames into ``path`` behind a rebuilt
-        info frame: a whole MP3, untagged. Raises EncodeError if ffmpeg failed."""
+        """As :meth:`close`, without tags or chapters."""
+        self._complete(tagged=False)
+
+    def _complete(self, tagged: bool) -> None:
         if self._position <= self.plan[-1].feed_start:
             raise ValueError(f"{self._position} samples were written; the cuts planned more")
         for lane in self._lanes:
             self._finish(lane)
         try:
-            self._join()
+            self._join(tagged)
         except BadFrame as err:
             raise EncodeError(f"could not join the pieces of {self.path.name}: {err}") from None
         finally:
             self._remove_lanes()
 
-    def _join(self) -> None:
+    def _id3_tag(self, first_frames: bytes) -> bytes:
+        """The ID3v2 tag (title, artist, CHAP and CTOC frames...) exactly as ffmpeg's muxer
+        writes it in :func:`write_tags_and_chapters`, which needs a file to tag: it is made
+        with a few frames rather than by copying the whole joined file once more."""
+        sample = temporary_beside(self.path)
+        try:
+            sample.write_bytes(first_frames)
+            write_tags_and_chapters(sample, "mp3", self.tags, self.chapters)
+            data = sample.read_bytes()
+        finally:
+            sample.unlink(missing_ok=True)
+        return data[: id3v2_size(data)]
+
+    def _join(self, tagged: bool) -> None:
         sizes = array("I")
         music_crc = 0
         with contextlib.ExitStack() as stack:
@@ -298,7 +314,11 @@ class SplitMp3Encoder:
             template = outputs[0][: spans[0][1]]
             if not is_info_frame(template):
                 raise BadFrame("the first encoder wrote no info frame")
+            tag = b""
+            if tagged:
+                tag = self._id3_tag(outputs[0][spans[0][1] : spans[0][min(9, len(spans[0]) - 1)]])
             out = stack.enter_context(self.path.open("wb"))
+            out.write(tag)
             out.write(template)  # a placeholder, rewritten below
             for piece in self.plan:
                 starts = spans[piece.lane]
@@ -314,7 +334,7 @@ class SplitMp3Encoder:
                 out.write(chunk)
             delay = read_info(template).delay_samples
             padding = len(sizes) * frame_samples(self.sample_rate_hz) - delay - self._position
-            out.seek(0)
+            out.seek(len(tag))
             out.write(info_frame(template, StreamFacts(sizes.tolist(), delay, padding, music_crc)))
 
     def _remove_lanes(self) -> None:
