@@ -208,6 +208,13 @@ class _Lane:
         self._thread.join(timeout=5)
 
 
+def _let_go(data: mmap.mmap, up_to: int) -> None:
+    """Drop the mapped pages before ``up_to`` from this process (the file stays cached)."""
+    if hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError):
+            data.madvise(mmap.MADV_DONTNEED, 0, up_to - up_to % mmap.PAGESIZE)
+
+
 class SplitMp3Encoder:
     """The :class:`~selfkind.encode.Encoder` interface for an MP3 cut at ``cuts`` (see
     :func:`plan_cuts`) and encoded by ``cores`` ffmpeg processes side by side. ``path``
@@ -299,6 +306,9 @@ class SplitMp3Encoder:
         return data[: id3v2_size(data)]
 
     def _join(self, tagged: bool) -> None:
+        """Copy each piece's frames from its lane's output in turn, reading every lane
+        front to back once; the pages read are let go after each piece, so memory does not
+        grow with the session (a 3-hour file is 60 MB of lane output)."""
         sizes = array("I")
         music_crc = 0
         with contextlib.ExitStack() as stack:
@@ -310,32 +320,37 @@ class SplitMp3Encoder:
                 outputs.append(
                     stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
                 )
-            spans = [frame_starts(data) for data in outputs]
-            template = outputs[0][: spans[0][1]]
+            head = frame_starts(outputs[0], 0, 9)
+            template = outputs[0][: head[1]]
             if not is_info_frame(template):
                 raise BadFrame("the first encoder wrote no info frame")
-            tag = b""
-            if tagged:
-                tag = self._id3_tag(outputs[0][spans[0][1] : spans[0][min(9, len(spans[0]) - 1)]])
+            tag = self._id3_tag(outputs[0][head[1] : head[-1]]) if tagged else b""
             out = stack.enter_context(self.path.open("wb"))
             out.write(tag)
             out.write(template)  # a placeholder, rewritten below
+            # Where each lane has been read to: a byte offset and an audio frame's index.
+            read_to = [(len(template) if lane == 0 else 0, 0) for lane in range(len(outputs))]
             for piece in self.plan:
-                starts = spans[piece.lane]
-                # starts[0] is the lane's first frame (the info frame in lane 0); the last
-                # entry is the end of the lane's output.
-                first = piece.first_frame + (1 if piece.lane == 0 else 0)
-                last = len(starts) - 1 if piece.keep_frames is None else first + piece.keep_frames
-                if last > len(starts) - 1 or first >= last:
+                data = outputs[piece.lane]
+                at, index = read_to[piece.lane]
+                if piece.first_frame < index:
+                    raise BadFrame(f"pieces overlap in lane {piece.lane + 1}")
+                skip = piece.first_frame - index
+                wanted = None if piece.keep_frames is None else skip + piece.keep_frames
+                starts = frame_starts(data, at, wanted)[skip:]
+                if starts.size < 2:
                     raise BadFrame(f"lane {piece.lane + 1} has too few frames")
-                chunk = outputs[piece.lane][starts[first] : starts[last]]
-                sizes.extend(np.diff(starts[first : last + 1]).tolist())
+                chunk = data[starts[0] : starts[-1]]
+                sizes.extend(np.diff(starts).astype(np.uint32))
                 music_crc = crc16(chunk, music_crc)
                 out.write(chunk)
+                read_to[piece.lane] = (int(starts[-1]), index + skip + starts.size - 1)
+                _let_go(data, int(starts[-1]))
             delay = read_info(template).delay_samples
             padding = len(sizes) * frame_samples(self.sample_rate_hz) - delay - self._position
+            frame_sizes = np.frombuffer(sizes, dtype=np.uint32)
             out.seek(len(tag))
-            out.write(info_frame(template, StreamFacts(sizes.tolist(), delay, padding, music_crc)))
+            out.write(info_frame(template, StreamFacts(frame_sizes, delay, padding, music_crc)))
 
     def _remove_lanes(self) -> None:
         for lane in self._lanes:
