@@ -170,10 +170,9 @@ STAGES = (
     ("handing blocks to ffmpeg", "selfkind.encode", "Encoder.write"),
     ("waiting on ffmpeg", "selfkind.encode", "Encoder.close"),
     # An MP3 encoded in pieces on both cores (selfkind.mp3split, where it exists): the same
-    # two stages, and the tagging pass apart.
+    # two stages; the wait includes joining the pieces and making the ID3 tag.
     ("handing blocks to ffmpeg", "selfkind.mp3split", "SplitMp3Encoder.write"),
-    ("waiting on ffmpeg", "selfkind.mp3split", "SplitMp3Encoder.finish"),
-    ("tags and chapters (MP3 in pieces)", "selfkind.mp3split", "write_tags_and_chapters"),
+    ("waiting on ffmpeg", "selfkind.mp3split", "SplitMp3Encoder._complete"),
 )
 
 

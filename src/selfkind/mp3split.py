@@ -1,18 +1,22 @@
 """Samples -> one MP3, encoded in pieces by several ffmpeg processes side by side.
 
 One LAME process encodes about 720 times faster than real time here, and on two cores it is
-what a render waits for. So a long MP3 is cut into pieces, each encoded by its own ffmpeg
-while the next is mixed, and the pieces' frames are joined into one file that decodes to the
-same samples as a one-piece encode. That takes care, because MP3 frames are not independent:
+what a render waits for. So a long MP3 is cut into pieces dealt in turn to one ffmpeg per
+core (a "lane"): while one lane encodes a piece, the mixer goes on to the next piece for
+the other. The pieces' frames are then joined into one file whose frames are byte for byte
+those of a one-piece encode without the bit reservoir. That takes care, because MP3 frames
+are not independent:
 
 - LAME's bit reservoir lets a frame borrow bytes from earlier ones, so a frame taken from
   one piece would point into the other. Pieces are encoded with ``-reservoir 0`` (every
-  frame self-contained), which costs about 9 % in size at the same quality setting.
+  frame self-contained), which costs about 10 % in size at the same quality setting.
 - Frames sit on a grid of :func:`~selfkind.mp3frames.frame_samples` (576 at 22.05 kHz), so
   a piece starts on that grid. The encoder's analysis reaches back over earlier samples and
   its state (the adaptive hearing threshold most of all) takes about a second of input to
   settle, so a piece starts PRE_ROLL_S early and those frames are dropped; it runs
-  POST_ROLL_FRAMES past its end, because a frame's encoding also looks ahead.
+  POST_ROLL_FRAMES past its end, because a frame's encoding also looks ahead. A lane is fed
+  its pieces one after another: the pre-roll settles it from the end of its last piece just
+  as from a fresh start, and one process per lane saves starting one per piece.
 - The settling is only exact where the piece starts in a pause, so cuts fall inside the
   quiet spans of the timeline (no voice, no bell ringing), pre- and post-roll included.
 - The first frame is the Xing/LAME info frame, which says how many frames and bytes follow,
@@ -64,7 +68,7 @@ GUARD_S = 0.1
 """Room kept from the voice on either side of a cut's pre- and post-roll: the encoder's own
 delay (1105 samples) and the limiter's latency."""
 MAX_QUEUED_S = 60.0
-"""Audio waiting for one piece's ffmpeg at most; the mixer waits beyond that, so memory is
+"""Audio waiting for one lane's ffmpeg at most; the mixer waits beyond that, so memory is
 bounded whatever the session's length or its pauses."""
 _FEED_ITEM_SAMPLES = 16384
 
