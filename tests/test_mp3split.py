@@ -26,6 +26,7 @@ from selfkind.mp3split import (
 from selfkind.timeline import Event, Timeline, quiet_spans
 
 from .conftest import SESSION_RATE_HZ
+from .test_limits import PAGE, tmpfs
 
 RATE = SESSION_RATE_HZ
 FRAME = mp3frames.frame_samples(RATE)
@@ -237,6 +238,18 @@ def test_a_failed_piece_is_an_encode_error_and_leaves_nothing(tmp_path: Path) ->
         encoder.close()
     encoder.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_that_fills_while_joining_is_an_encode_error(tmp_path: Path) -> None:
+    pcm, quiet = session_pcm(9.5)
+    cuts = plan_cuts(quiet, pcm.size, RATE, chunk_s=2.0)
+    joined = encode_split(pcm, tmp_path / "measure.mp3", cuts).stat().st_size
+    # Room for the lanes' outputs (a little more than the file) but not for the file too.
+    with tmpfs(tmp_path / "small", (joined * 3 // 2 // PAGE + 1) * PAGE) as small:
+        with pytest.raises(EncodeError, match="x.mp3: No space left on device"):
+            encode_split(pcm, small / "x.mp3", cuts)
+        (small / "x.mp3").unlink()  # the caller's, as with one ffmpeg
+        assert list(small.iterdir()) == []
 
 
 def test_quiet_spans_leave_out_the_voice_and_ringing_bells() -> None:

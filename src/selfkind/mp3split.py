@@ -293,6 +293,10 @@ class SplitMp3Encoder:
             self._join(tagged)
         except BadFrame as err:
             raise EncodeError(f"could not join the pieces of {self.path.name}: {err}") from None
+        except OSError as err:
+            # Said as ffmpeg would have said it, so a full disk reads the same either way.
+            reason = err.strerror or str(err)
+            raise EncodeError(f"could not write {self.path.name}: {reason}") from None
         finally:
             self._remove_lanes()
 
