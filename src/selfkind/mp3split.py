@@ -31,10 +31,11 @@ from __future__ import annotations
 import contextlib
 import math
 import mmap
-import queue
+import os
+import select
 import subprocess
-import threading
 from array import array
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,6 @@ delay (1105 samples) and the limiter's latency."""
 MAX_QUEUED_S = 60.0
 """Audio waiting for one lane's ffmpeg at most; the mixer waits beyond that, so memory is
 bounded whatever the session's length or its pauses."""
-_FEED_ITEM_SAMPLES = 16384
 
 
 def pre_roll_frames(sample_rate_hz: int) -> int:
@@ -158,8 +158,11 @@ def pieces(cuts: Sequence[int], sample_rate_hz: int, lanes: int) -> list[Piece]:
 
 
 class _Lane:
-    """One ffmpeg encoding the pieces dealt to it, fed from a queue by a thread of its own,
-    so the mixer goes on to the next piece (another lane's) while this one encodes."""
+    """One ffmpeg encoding the pieces dealt to it. Its pipe is written without blocking:
+    what it cannot take yet waits here (up to MAX_QUEUED_S) and is given at the next block,
+    so the mixer goes on to the next piece (another lane's) while this one encodes. No
+    feeding thread: handing Python's lock back and forth with one costs the mixer more than
+    the writes themselves on a busy machine."""
 
     def __init__(self, path: Path, sample_rate_hz: int, first: bool) -> None:
         self.path = path
@@ -170,46 +173,67 @@ class _Lane:
         command += ["-write_xing", "1" if first else "0", "-f", "mp3", str(path)]
         self.process = ffmpeg.start(command, stdin=subprocess.PIPE)
         widen_pipe(self.process.stdin)
-        items = max(1, round(MAX_QUEUED_S * sample_rate_hz / _FEED_ITEM_SAMPLES))
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=items)
+        self.fd = self.process.stdin.fileno()
+        os.set_blocking(self.fd, False)
+        self._waiting: deque[memoryview] = deque()
+        self._waiting_bytes = 0
+        self._limit_bytes = round(MAX_QUEUED_S * sample_rate_hz) * 4
         self.failed = False
-        self.ended = False
-        self._thread = threading.Thread(target=self._pump, name="mp3-lane", daemon=True)
-        self._thread.start()
 
-    def _pump(self) -> None:
-        stdin = self.process.stdin
-        while (data := self._queue.get()) is not None:
-            if self.failed:
-                continue  # drain, so a feeder never waits on a dead encoder
-            try:
-                stdin.write(data)
-            except (BrokenPipeError, ValueError):
-                self.failed = True
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stdin.close()
+    @property
+    def has_waiting(self) -> bool:
+        return bool(self._waiting)
 
     def feed(self, samples: np.ndarray) -> None:
-        for at in range(0, samples.size, _FEED_ITEM_SAMPLES):
-            self._queue.put(samples[at : at + _FEED_ITEM_SAMPLES].tobytes())
+        data = memoryview(samples.tobytes())
+        self._waiting.append(data)
+        self._waiting_bytes += len(data)
+        self.give()
+        while self._waiting_bytes > self._limit_bytes and not self.failed:
+            select.select([], [self.fd], [])
+            self.give()
+
+    def give(self) -> None:
+        """Write what the pipe takes now, without waiting."""
+        while self._waiting and not self.failed:
+            data = self._waiting[0]
+            try:
+                written = os.write(self.fd, data)
+            except BlockingIOError:
+                return
+            except BrokenPipeError:
+                self.failed = True
+                self._waiting.clear()
+                return
+            self._waiting_bytes -= written
+            if written < len(data):
+                self._waiting[0] = data[written:]
+                return
+            self._waiting.popleft()
 
     def finish(self) -> None:
-        """Wait for the encode; raises FfmpegFailed with ffmpeg's reason."""
-        if not self.ended:
-            self.ended = True
-            self._queue.put(None)
-        self._thread.join()
+        """Wait for the encode (give the rest first; see :func:`_give_all`); raises
+        FfmpegFailed with ffmpeg's reason."""
+        _give_all([self])
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.process.stdin.close()
         self.process.finish()
 
     def kill(self) -> None:
-        self.process.kill()
         self.failed = True
-        if not self.ended:
-            # The pump drains whatever is queued (writes to a dead process fail at once).
-            self.ended = True
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=5)
-        self._thread.join(timeout=5)
+        self._waiting.clear()
+        self.process.kill()
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdin.close()
+
+
+def _give_all(lanes: Sequence[_Lane]) -> None:
+    """Write every lane's waiting audio, to whichever lane can take some, until none waits."""
+    while busy := [lane for lane in lanes if lane.has_waiting and not lane.failed]:
+        _, writable, _ = select.select([], [lane.fd for lane in busy], [])
+        for lane in busy:
+            if lane.fd in writable:
+                lane.give()
 
 
 def _let_go(data: mmap.mmap, up_to: int) -> None:
@@ -267,6 +291,8 @@ class SplitMp3Encoder:
                 raise EncodeError(f"ffmpeg could not write {self.path.name}: it stopped early")
             lo, hi = max(start, piece.feed_start), min(stop, piece_stop)
             lane.feed(samples[lo - start : hi - start])
+        for lane in self._lanes:
+            lane.give()  # a lane fed earlier takes more of what waits for it
         self._position = stop
 
     def _finish(self, lane: _Lane) -> None:
@@ -287,6 +313,7 @@ class SplitMp3Encoder:
     def _complete(self, tagged: bool) -> None:
         if self._position <= self.plan[-1].feed_start:
             raise ValueError(f"{self._position} samples were written; the cuts planned more")
+        _give_all(self._lanes)  # every lane at once, not one after the other
         for lane in self._lanes:
             self._finish(lane)
         try:
