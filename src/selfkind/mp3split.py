@@ -68,6 +68,10 @@ POST_ROLL_FRAMES = 4
 GUARD_S = 0.1
 """Room kept from the voice on either side of a cut's pre- and post-roll: the encoder's own
 delay (1105 samples) and the limiter's latency."""
+HANDOFF_BYTES = 1 << 18
+"""Audio given to a lane's pipe at a time (3 s at 22.05 kHz): every write wakes an ffmpeg
+that was waiting for input, and on a busy machine a woken process takes the core from the
+mixer, so a few large writes cost the mixer far less than one per block."""
 MAX_QUEUED_S = 60.0
 """Audio waiting for one lane's ffmpeg at most; the mixer waits beyond that, so memory is
 bounded whatever the session's length or its pauses."""
@@ -188,13 +192,15 @@ class _Lane:
         data = memoryview(samples.tobytes())
         self._waiting.append(data)
         self._waiting_bytes += len(data)
-        self.give()
+        self.give(at_least=HANDOFF_BYTES)
         while self._waiting_bytes > self._limit_bytes and not self.failed:
             select.select([], [self.fd], [])
             self.give()
 
-    def give(self) -> None:
-        """Write what the pipe takes now, without waiting."""
+    def give(self, at_least: int = 0) -> None:
+        """Write what the pipe takes now, without waiting, if ``at_least`` bytes wait."""
+        if self._waiting_bytes < at_least:
+            return
         while self._waiting and not self.failed:
             data = self._waiting[0]
             try:
@@ -292,7 +298,7 @@ class SplitMp3Encoder:
             lo, hi = max(start, piece.feed_start), min(stop, piece_stop)
             lane.feed(samples[lo - start : hi - start])
         for lane in self._lanes:
-            lane.give()  # a lane fed earlier takes more of what waits for it
+            lane.give(at_least=HANDOFF_BYTES)  # a lane fed earlier takes more of its part
         self._position = stop
 
     def _finish(self, lane: _Lane) -> None:
