@@ -69,9 +69,9 @@ GUARD_S = 0.1
 """Room kept from the voice on either side of a cut's pre- and post-roll: the encoder's own
 delay (1105 samples) and the limiter's latency."""
 HANDOFF_BYTES = 1 << 18
-"""Audio given to a lane's pipe at a time (3 s at 22.05 kHz): every write wakes an ffmpeg
-that was waiting for input, and on a busy machine a woken process takes the core from the
-mixer, so a few large writes cost the mixer far less than one per block."""
+"""Audio given to a lane's pipe at a time (3 s at 22.05 kHz) rather than block by block:
+each write may wake an ffmpeg waiting for input, which then competes with the mixer for a
+core; fewer, larger writes wake it less often."""
 MAX_QUEUED_S = 60.0
 """Audio waiting for one lane's ffmpeg at most; the mixer waits beyond that, so memory is
 bounded whatever the session's length or its pauses."""
@@ -165,8 +165,7 @@ class _Lane:
     """One ffmpeg encoding the pieces dealt to it. Its pipe is written without blocking:
     what it cannot take yet waits here (up to MAX_QUEUED_S) and is given at the next block,
     so the mixer goes on to the next piece (another lane's) while this one encodes. No
-    feeding thread: handing Python's lock back and forth with one costs the mixer more than
-    the writes themselves on a busy machine."""
+    feeding thread: nothing to hand Python's lock to, and nothing to stop on an error."""
 
     def __init__(self, path: Path, sample_rate_hz: int, first: bool) -> None:
         self.path = path
