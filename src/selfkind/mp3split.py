@@ -126,7 +126,8 @@ class Piece:
     """Sample after the last given, or None for the last piece (fed to the end)."""
     lane: int
     first_frame: int
-    """Index, in the lane's output, of the first frame this piece keeps."""
+    """Index of the first frame this piece keeps among its lane's audio frames (an info
+    frame, which only the first lane writes, is not counted)."""
     keep_frames: int | None
     """Frames it contributes, or None for all that remain in the lane (the last piece)."""
 
@@ -138,8 +139,7 @@ def pieces(cuts: Sequence[int], sample_rate_hz: int, lanes: int) -> list[Piece]:
     size = frame_samples(sample_rate_hz)
     pre = pre_roll_frames(sample_rate_hz)
     bounds = [0, *cuts]
-    fed = [0] * lanes
-    """Samples each lane has been given so far (always a whole number of frames)."""
+    fed = [0] * lanes  # samples each lane has been given so far (whole frames)
     out = []
     for index, start in enumerate(bounds):
         stop = bounds[index + 1] if index + 1 < len(bounds) else None
@@ -209,6 +209,7 @@ class _Lane:
             except BrokenPipeError:
                 self.failed = True
                 self._waiting.clear()
+                self._waiting_bytes = 0
                 return
             self._waiting_bytes -= written
             if written < len(data):
