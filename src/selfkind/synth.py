@@ -154,6 +154,11 @@ def _synthesize_into(
         clip = prepare_clip(speak_sentence(engine, text, profile.rest_s), SESSION_RATE_HZ)
         cache.store(ClipCache.key(identity, text, SESSION_RATE_HZ), clip)
         report()
+    # An engine that keeps scratch memory between sentences (Piper's arena) gives it back
+    # before the session is mixed; the model itself stays loaded for the next script.
+    free_scratch = getattr(engine, "free_scratch", None)
+    if free_scratch is not None:
+        free_scratch()
 
 
 def _worker(profile: VoiceProfile, texts: list[str], root: str, progress, cores: int) -> None:  # noqa: ANN001

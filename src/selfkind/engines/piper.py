@@ -87,10 +87,14 @@ def _load(model_path: Path, threads: int) -> object:
     """The model with an onnxruntime session we size: ``threads`` threads that sleep when
     idle (piper's own loader lets them spin, taking a core from ffmpeg and the mixer), and
     no memory pattern (planned for one input length, it is re-planned for each sentence and
-    held: ~45 MB more at peak, measured over a 5-minute session)."""
+    held: ~45 MB more at peak, measured over a 5-minute session). The model runs cut in two
+    where it can be (piper_split.py), its decoder a window at a time, so a long sentence
+    costs no more memory than a short one."""
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
+
+    from .piper_split import WindowedSession, split_model
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -98,10 +102,15 @@ def _load(model_path: Path, threads: int) -> object:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_mem_pattern = False
     config = json.loads(_config_of(model_path).read_text(encoding="utf-8"))
-    session = onnxruntime.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    return PiperVoice(config=PiperConfig.from_dict(config), session=session)
+
+    def session(path: Path) -> onnxruntime.InferenceSession:
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    parts = split_model(model_path)
+    whole = WindowedSession(*map(session, parts)) if parts else session(model_path)
+    return PiperVoice(config=PiperConfig.from_dict(config), session=whole)  # type: ignore[arg-type]
 
 
 class PiperEngine:
@@ -129,3 +138,11 @@ class PiperEngine:
         if not pieces:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(pieces).astype(np.float32)
+
+    def free_scratch(self) -> None:
+        """Give back the memory the last sentences' activations took, keeping the model:
+        called when a script's speech is done, before its session is mixed."""
+        free = getattr(self._voice.session, "free_scratch", None)  # type: ignore[attr-defined]
+        if free is not None:
+            with _lock:
+                free()
