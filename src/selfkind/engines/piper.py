@@ -83,6 +83,30 @@ def _voice(model_path: Path, threads: int) -> object:
     return _loaded[key]
 
 
+_MMAP_THRESHOLD_BYTES = 1 << 20
+"""Blocks this large or larger come straight from the system and go straight back."""
+
+
+def _return_large_blocks() -> None:
+    """Make glibc hand every block of 1 MiB or more back to the system when it is freed.
+
+    By default glibc raises this threshold to the largest block freed so far, so once the
+    model's and a clip's big blocks have come and gone, later ones are carved from the
+    heap, which keeps what it frees: a batch worker rendering one script after another
+    grew by ~50 MB over the first four (192 -> 241 MB between scripts, peak 265 MB; with
+    the threshold fixed: 170-178 MB between scripts, peak 244 MB, the same CPU time).
+    Nothing is done where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None)
+    if mallopt is not None:
+        mallopt(-3, _MMAP_THRESHOLD_BYTES)  # M_MMAP_THRESHOLD
+
+
 def _load(model_path: Path, threads: int) -> object:
     """The model with an onnxruntime session we size: ``threads`` threads that sleep when
     idle (piper's own loader lets them spin, taking a core from ffmpeg and the mixer), and
@@ -108,6 +132,7 @@ def _load(model_path: Path, threads: int) -> object:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
+    _return_large_blocks()
     parts = split_model(model_path)
     whole = WindowedSession(*map(session, parts)) if parts else session(model_path)
     return PiperVoice(config=PiperConfig.from_dict(config), session=whole)  # type: ignore[arg-type]
