@@ -22,8 +22,8 @@ LONG_SENTENCE = (
     "Let the breath move in and out of the body at its own pace while the shoulders soften"
     " and the hands rest and the whole of you is held in a patient kindness."
 )
-"""One Piper call (no comma to rest at) of about 14 s at the natural voice's pace: its
-decoder's activations took 260 MB in one piece."""
+"""One Piper call (no comma to rest at) of over 10 s at the natural voice's pace: its
+decoder's activations took over 200 MB in one piece."""
 MIDDLE_SENTENCE = "Let the breath move in and out of the body at its own pace for a while."
 """Long enough for four windows, short enough to run the whole model on quickly."""
 PEAK_BOUND_MB = 250
