@@ -25,7 +25,7 @@ LONG_SENTENCE = (
 """One Piper call (no comma to rest at) of over 10 s at the natural voice's pace: its
 decoder's activations took over 200 MB in one piece."""
 MIDDLE_SENTENCE = "Let the breath move in and out of the body at its own pace for a while."
-"""Long enough for four windows, short enough to run the whole model on quickly."""
+"""Long enough for three windows or more, short enough to run the whole model on quickly."""
 PEAK_BOUND_MB = 250
 """The issue's bound for a whole 5-minute session; the render below peaked at 468 MB
 before the decoder ran in windows."""
