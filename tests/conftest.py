@@ -186,11 +186,20 @@ class Recorder:
         return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that play or listen in real time run one after another in one test process
-    (xdist's "live" group), beside the other process's computing: two live sessions at
+    """Tests that play or listen in real time run one after another in two xdist groups,
+    one per test process: those with the microphone (a recognizer loaded for each, the
+    heavy ones) in "listen", those that only play in "play". Two listening sessions at
     once, each with a recognizer, could starve each other on two cores and make the sound
-    fall behind, which those tests measure."""
+    fall behind, which those tests measure; a playing session needs little CPU beside one.
+    (Each process has a sound server of its own, so the two groups never hear each other.)
+
+    First among the hooks: xdist reads the group marks in its own hook of this name, and
+    marks added after it has run are ignored (each live test then went to either process)."""
     for item in items:
-        if {"sound_server", "microphone"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("live"))
+        names = set(getattr(item, "fixturenames", ()))
+        if "microphone" in names:
+            item.add_marker(pytest.mark.xdist_group("listen"))
+        elif "sound_server" in names:
+            item.add_marker(pytest.mark.xdist_group("play"))
