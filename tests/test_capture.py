@@ -45,7 +45,7 @@ from .soundserver import PipeMicrophone
 from .speech import FIXTURES as SPEECH_FIXTURES
 from .speech import decode_16k
 from .speech import word_error_rate as pooled_word_error_rate
-from .test_guide import _read_until, _spawn_in_terminal
+from .test_guide import _end_in_terminal, _read_until, _spawn_in_terminal
 from .test_models import made_up_model
 
 MIC_RATE_HZ = 16000
@@ -223,7 +223,9 @@ def test_a_killed_recording_is_recovered_as_a_pending_entry(
     process = _start("reflect", "--prompt", "What do you need?", "--journal", str(journal_path))
     _wait_for_line(process, "Listening", 20)
     time.sleep(0.3)
-    microphone.say(np.concatenate([speech, speech]))
+    # Said once, then again: the kill comes 1.5 s into the second saying, so only its first
+    # 2.5 s are fed (the rest would only be waited for after the kill).
+    microphone.say(np.concatenate([speech, speech[: round(2.5 * MIC_RATE_HZ)]]))
     time.sleep(speech.size / MIC_RATE_HZ + 1.5)
     partials = list((journal_path.parent / "audio").glob(f"*{PARTIAL_SUFFIX}"))
     assert len(partials) == 1
@@ -316,7 +318,10 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
 
 def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path: Path) -> None:
     script = tmp_path / "short.md"
-    script.write_text(GUIDED.replace("[reflect 40s]", "[reflect 2s]"))
+    # The reflection and what follows it; the opening words are not needed here.
+    script.write_text(
+        GUIDED.replace("[reflect 40s]", "[reflect 2s]").replace("Take a breath.\n", "")
+    )
     journal_path = tmp_path / "journal.sqlite3"
     code, out, err = run(
         "guide", str(script), "--delay", "0", "--input-device", "no such microphone",
@@ -356,9 +361,9 @@ def test_back_and_enter_at_a_reflection(
         assert "Nothing was heard, so nothing was kept." in rest
         assert "session has ended" in _read_until(fd, "session has ended", 15)
     finally:
-        _, status = os.waitpid(pid, 0)
+        code = _end_in_terminal(pid, 15)  # never waits for ever on a test that failed
         os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
 
 
 def test_reflect_without_a_microphone_says_what_to_do(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from selfkind.listen.recording import PARTIAL_SUFFIX, Context
 from .conftest import FIXTURES, decode, run
 from .soundserver import MIC, PipeMicrophone
 from .test_capture import _start, _wait_for_line
-from .test_guide import _read_until, _spawn_in_terminal
+from .test_guide import _end_in_terminal, _read_until, _spawn_in_terminal
 from .test_limits import tmpfs
 
 MIC_RATE_HZ = 16000
@@ -109,9 +109,9 @@ def test_on_a_terminal_reflect_shows_what_was_kept(
         seen = _read_until(fd, "Kept in your", 30)
         seen += _read_until(fd, "\n", 5)
     finally:
-        _, status = os.waitpid(pid, 0)
+        code = _end_in_terminal(pid, 15)  # never waits for ever on a test that failed
         os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
     with Journal(journal_path) as journal:
         (entry,) = journal.entries()
     assert f"Kept in your journal as entry {entry.id}: {entry.transcript}" in seen, seen
