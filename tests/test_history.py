@@ -24,10 +24,10 @@ title: History Test
 ---
 # One
 The first part.
-[pause 3s]
+[pause 1s]
 # Two
 The second part.
-[pause 4s]
+[pause 3s]
 # Three
 The end.
 """
