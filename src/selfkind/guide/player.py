@@ -43,8 +43,11 @@ BLOCK_S = 0.1
 QUEUE_BLOCKS = 4
 CUE_GAP_S = 0.5
 """Quiet between a reflection's closing cue and the words that follow it."""
-DEVICE_LATENCY_S = 0.1
-"""Audio the sound device holds; PortAudio's "low" (~9 ms here) stutters under load."""
+DEVICE_LATENCY_S = 0.25
+"""Audio the sound device holds. PortAudio's "low" (~9 ms here) stutters under load, and
+so did 0.1 s: on a busy machine (load 6.7 on two cores, two busy loops beside) the guide
+fell behind in 2 of 4 plays, and each underrun cost PulseAudio ~1.85 s of silence; at
+0.25 s, 0 of 4. The price: a key's fade is heard up to 0.15 s later than before."""
 FADE_S = 0.25
 """Fade for pause, resume and skips."""
 QUIT_FADE_S = 1.2
