@@ -52,8 +52,9 @@ FADE_S = 0.25
 """Fade for pause, resume and skips."""
 QUIT_FADE_S = 1.2
 """A gentle close: never an abrupt cut, and over within the 2 s a person waits for Ctrl-C."""
-QUIT_GRACE_S = 0.5
-"""After quitting, how long past the fade the device may take before it is closed anyway."""
+QUIT_GRACE_S = 0.4
+"""After quitting, how long past the fade and the device's own buffer the device may take
+before it is closed anyway (closing earlier cuts the fade's tail: a click)."""
 BACK_GRACE_S = 3.0
 """Back within this long after a section starts goes to the one before it."""
 STALL_S = 1.2
@@ -260,7 +261,7 @@ class Player:
 
     def quit(self) -> None:
         self._quit_requested.set()
-        self._quit_deadline = time.monotonic() + QUIT_FADE_S + QUIT_GRACE_S
+        self._quit_deadline = time.monotonic() + QUIT_FADE_S + DEVICE_LATENCY_S + QUIT_GRACE_S
         self.command("quit")
 
     def wait(
@@ -272,10 +273,10 @@ class Player:
         """Block until the session ends (or is quit), calling ``on_tick`` as it plays.
 
         With ``timeout_s`` it closes the stream when the time is up, finished or not, and
-        after :meth:`quit` it waits at most the fade and QUIT_GRACE_S: stopping must never
-        hang. A device that stops taking audio (suspended, or gone) ends the wait with
-        :attr:`error` set. A KeyboardInterrupt leaves the stream open, so that the caller
-        can quit gently.
+        after :meth:`quit` it waits at most the fade, the device's buffer and QUIT_GRACE_S
+        (1.85 s): stopping must never hang. A device that stops taking audio (suspended, or
+        gone) ends the wait with :attr:`error` set. A KeyboardInterrupt leaves the stream
+        open, so that the caller can quit gently.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.status.finished and self.error is None:
