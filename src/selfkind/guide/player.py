@@ -203,6 +203,7 @@ class Player:
         self._counting = False
         """Whether running dry now would be an underrun (the block playing expects more)."""
         self._ended = False
+        self._tail_frames = 0
         """The callback has played the end of the session (not a device that went away)."""
         self._stop = threading.Event()
         self._quit_requested = threading.Event()
@@ -522,6 +523,10 @@ class Player:
         if underflow and self._counting:
             self.status.underruns += 1
         frames = out.size
+        if self._ended:  # silence until the device holds nothing else (see below)
+            out[:] = 0
+            self._tail_frames += frames
+            return self._tail_frames >= DEVICE_LATENCY_S * self.rate
         written = 0
         while written < frames:
             if self._current is None:
@@ -533,9 +538,12 @@ class Player:
                     out[written:] = 0
                     return False
                 if item is None:
+                    # The end. Stopping here let the stream close on what the device still
+                    # held, the last of a quit's fade (a click): first a buffer of silence.
                     out[written:] = 0
                     self._ended = True
-                    return True
+                    self._tail_frames = frames - written
+                    return self._tail_frames >= DEVICE_LATENCY_S * self.rate
                 self._current, self._offset = item, 0
                 self._counting = not item.quiet_after
             block = self._current
