@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,41 @@ def ffmpeg_loudness(path: Path) -> tuple[float, float]:
     integrated = float(summary.split("I:")[1].split("LUFS")[0])
     peak = float(summary.split("Peak:")[1].split("dBFS")[0])
     return integrated, peak
+
+
+_PEAK_PROBE = """
+import resource, sys
+from selfkind.cli import run
+try:
+    run()
+finally:
+    hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+                  if line.startswith("VmHWM:"))
+    kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stderr.write(f"\\npeak-rss-kb {hwm_kb} {kids_kb}\\n")
+"""
+
+
+@dataclass(frozen=True)
+class PeakRun:
+    exit_code: int
+    own_mb: float
+    """The command's own process: VmHWM, which an exec starts afresh (wait4's and
+    getrusage's maxrss carry the pytest worker's peak over the exec of a vforked child)."""
+    children_mb: float
+    """The largest process it waited for (ffmpeg, a worker), as the kernel counts it."""
+    stderr: str
+
+
+def peak_rss(args: list[str], cwd: Path | None = None, env: dict | None = None) -> PeakRun:
+    """Run selfkind in a fresh process and give its peak resident memory."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, *args],
+        cwd=cwd, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    last = result.stderr.rstrip().splitlines()[-1].split()
+    assert last[0] == "peak-rss-kb", result.stderr
+    return PeakRun(result.returncode, int(last[1]) / 1024, int(last[2]) / 1024, result.stderr)
 
 
 def load_manifest(path: Path) -> dict:

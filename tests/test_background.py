@@ -18,7 +18,7 @@ from selfkind.background import MAX_DECODED_S, check_background, open_background
 from selfkind.cache import ClipCache
 from selfkind.script import parse_script
 
-from .conftest import SESSION_RATE_HZ
+from .conftest import SESSION_RATE_HZ, peak_rss
 
 SCRIPT = "---\nbackground: bed.flac\nbackground_level: -20dB\n---\nHello, and welcome.\n"
 
@@ -30,19 +30,6 @@ def _lavfi(source: str, path: Path, *extra: str) -> Path:
     return path
 
 
-def _peak_rss_mb(args: list[str], cwd: Path) -> tuple[int, float]:
-    """Run selfkind in a new process; its exit code and peak resident memory (wait4)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "selfkind", *args],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024
-
-
 def test_a_five_hour_background_renders_in_flat_memory(tmp_path: Path) -> None:
     # The audit's file: five hours of silence, 3.4 MB of FLAC, 1.6 GB once decoded whole;
     # against a three-minute bed (past the two minutes measured for its level).
@@ -50,10 +37,11 @@ def test_a_five_hour_background_renders_in_flat_memory(tmp_path: Path) -> None:
     _lavfi("anullsrc=r=8000:cl=mono", tmp_path / "short.flac", "-t", "180", "-c:a", "flac")
     (tmp_path / "long.md").write_text(SCRIPT)
     (tmp_path / "short.md").write_text(SCRIPT.replace("bed.flac", "short.flac"))
-    code, short_mb = _peak_rss_mb(["render", "short.md", "-o", "short.wav"], tmp_path)
-    assert code == 0
-    code, long_mb = _peak_rss_mb(["render", "long.md", "-o", "long.wav"], tmp_path)
-    assert code == 0 and (tmp_path / "long.wav").is_file()
+    short = peak_rss(["render", "short.md", "-o", "short.wav"], tmp_path)
+    assert short.exit_code == 0, short.stderr
+    long = peak_rss(["render", "long.md", "-o", "long.wav"], tmp_path)
+    assert long.exit_code == 0 and (tmp_path / "long.wav").is_file(), long.stderr
+    short_mb, long_mb = short.own_mb, long.own_mb
     print(f"peak memory: {short_mb:.0f} MB with a 3-minute bed, {long_mb:.0f} MB with 5 hours")
     assert long_mb < short_mb + 20
     beds = list((Path(os.environ["SELFKIND_HOME"]) / "cache" / "backgrounds").glob("*.f32"))

@@ -18,7 +18,7 @@ from selfkind.sounds import bell_strike
 from selfkind.timeline import BELL_INTERVAL_S, LEAD_IN_S, compile_timeline
 from selfkind.timer import PlannedBell, TimerOptions, planned_bells, timer_script
 
-from .conftest import SESSION_RATE_HZ, Recorder, best_lag, cli, decode, load_manifest
+from .conftest import SESSION_RATE_HZ, Recorder, best_lag, cli, decode, load_manifest, peak_rss
 
 RATE = SESSION_RATE_HZ
 
@@ -119,26 +119,13 @@ def test_rendered_bells_start_at_the_exact_sample(
     assert np.max(np.abs(heard[: bells[0].frame])) == 0.0
 
 
-def _peak_rss_kb(*args: str) -> int:
-    """Peak memory of a fresh process running the command (its own, not ffmpeg's)."""
-    code = (
-        "import resource, sys\nfrom selfkind.cli import main\n"
-        "status = main(sys.argv[1:])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-        "sys.exit(status)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
-    )
-    return int(result.stderr.strip().splitlines()[-1])
-
-
 def test_a_three_hour_timer_renders_in_flat_memory(tmp_path: Path) -> None:
-    short_kb = _peak_rss_kb("timer", "10m", "--interval", "5m", "-o", str(tmp_path / "s.flac"))
+    short = peak_rss(["timer", "10m", "--interval", "5m", "-o", str(tmp_path / "s.flac")])
     long_path = tmp_path / "long.flac"
-    long_kb = _peak_rss_kb("timer", "3h", "--interval", "5m", "-o", str(long_path))
+    long = peak_rss(["timer", "3h", "--interval", "5m", "-o", str(long_path)])
+    assert short.exit_code == 0 and long.exit_code == 0, long.stderr
     # Three hours of float32 at the session rate would be 950 MB held at once.
-    assert long_kb - short_kb < 20_000, (short_kb, long_kb)
+    assert long.own_mb - short.own_mb < 20, (short.own_mb, long.own_mb)
     frames = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=duration_ts", "-of", "csv=p=0",
          str(long_path)],
