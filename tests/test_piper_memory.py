@@ -113,3 +113,25 @@ def test_the_decoder_hands_its_scratch_memory_back(natural: PiperEngine) -> None
     before_mb = _rss_mb()
     natural.free_scratch()
     assert before_mb - _rss_mb() > 20, "the decoder's arena was kept"
+
+
+def test_a_model_that_cannot_be_cut_is_tried_once_and_then_run_whole(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    # A real ONNX file with no decoder in it (one Identity node): not one we know how to cut.
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [value], [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    ])  # fmt: skip
+    model_path = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(graph), str(model_path))
+    assert piper_split.split_model(model_path) is None
+    folder = piper_split.split_folder(model_path)
+    marker = folder.with_name(folder.name + piper_split.UNCUTTABLE_SUFFIX)
+    assert marker.exists(), "a failed cut would be tried again at every render"
+    # Remembered: the next render does not run the cutting process again (which, failing
+    # again, would touch the marker anew).
+    before = marker.stat().st_mtime_ns
+    assert piper_split.split_model(model_path) is None
+    assert marker.stat().st_mtime_ns == before

@@ -19,6 +19,7 @@ whole model is used as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -44,6 +45,10 @@ WEIGHTS_NAME = "encoder.weights"
 """The encoder's weights, beside ``encoder.onnx``, which names this file."""
 SPLIT_VERSION = 2
 """Raise when the way the model is cut changes, so old cuts are made again."""
+UNCUTTABLE_SUFFIX = ".whole"
+"""Beside a model's cut folder: its graph is not one we know how to cut, so every render
+runs the whole model rather than trying the cut (a process, 0.4 s, 170 MB) again."""
+EXIT_UNCUTTABLE = 3
 _DECODER_PREFIX = "/dec/"
 """Piper's exported graphs name the decoder's nodes after its PyTorch module, ``dec``."""
 
@@ -67,14 +72,20 @@ def split_model(model_path: Path) -> tuple[Path, Path] | None:
     """
     folder = split_folder(model_path)
     encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
-    if not encoder.is_file() and importlib.util.find_spec("onnx") is not None:
-        subprocess.run(
-            [sys.executable, "-m", __name__, str(model_path), str(folder)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+    uncuttable = folder.with_name(folder.name + UNCUTTABLE_SUFFIX)
+    if not encoder.is_file() and not uncuttable.exists():
+        if importlib.util.find_spec("onnx") is not None:
+            cut = subprocess.run(
+                [sys.executable, "-m", __name__, str(model_path), str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            if cut.returncode == EXIT_UNCUTTABLE:  # not tried again for this model file
+                with contextlib.suppress(OSError):
+                    uncuttable.parent.mkdir(parents=True, exist_ok=True)
+                    uncuttable.touch()
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
 
 
@@ -259,4 +270,4 @@ class WindowedSession:
 
 if __name__ == "__main__":
     # python -m selfkind.engines.piper_split MODEL FOLDER: what split_model runs.
-    sys.exit(0 if cut_model(Path(sys.argv[1]), Path(sys.argv[2])) else 3)
+    sys.exit(0 if cut_model(Path(sys.argv[1]), Path(sys.argv[2])) else EXIT_UNCUTTABLE)
