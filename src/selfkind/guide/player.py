@@ -203,8 +203,9 @@ class Player:
         self._counting = False
         """Whether running dry now would be an underrun (the block playing expects more)."""
         self._ended = False
-        self._tail_frames = 0
         """The callback has played the end of the session (not a device that went away)."""
+        self._tail_frames = 0
+        """Silence played since the end, so the device holds none of the session at the stop."""
         self._stop = threading.Event()
         self._quit_requested = threading.Event()
         self._quit_deadline: float | None = None
