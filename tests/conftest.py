@@ -222,20 +222,55 @@ class Recorder:
         return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
 
 
+LANES_PER_KIND = 2
+"""Lanes of each kind (listening, playing): with the CPU-bound tests in two more processes
+beside them, six in all (pyproject.toml), the machine's two cores are kept busy (the live
+tests mostly wait in real time) without two recognizers ever loading in one lane."""
+LIVE_S_UNMARKED = 5.0
+"""About how long a live test without a ``live_s`` mark takes."""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that play or listen in real time run one after another in two xdist groups,
-    one per test process: those with the microphone (a recognizer loaded for each, the
-    heavy ones) in "listen", those that only play in "play". Two listening sessions at
-    once, each with a recognizer, could starve each other on two cores and make the sound
-    fall behind, which those tests measure; a playing session needs little CPU beside one.
-    (Each process has a sound server of its own, so the two groups never hear each other.)
+    """Tests that play or listen in real time run one after another in xdist groups
+    ("lanes"), each lane in one test process: those with the microphone (a recognizer
+    loaded for each, the heavy ones) in "listen" lanes, those that only play in "play"
+    lanes. Within a lane nothing overlaps; across lanes, at most two listening sessions
+    run at once (on two cores, more could starve each other and make the sound fall
+    behind, which those tests measure). Each process has a sound server of its own, so
+    the lanes never hear each other.
+
+    Tests go to the lane with the least time in it, the longest first, by their
+    ``live_s`` marks: the same lanes in every process, as xdist requires.
 
     First among the hooks: xdist reads the group marks in its own hook of this name, and
     marks added after it has run are ignored (each live test then went to either process)."""
-    for item in items:
+    live: dict[str, list[tuple[float, int, pytest.Item]]] = {"listen": [], "play": []}
+    for index, item in enumerate(items):
         names = set(getattr(item, "fixturenames", ()))
-        if "microphone" in names:
-            item.add_marker(pytest.mark.xdist_group("listen"))
-        elif "sound_server" in names:
-            item.add_marker(pytest.mark.xdist_group("play"))
+        kind = "listen" if "microphone" in names else "play" if "sound_server" in names else ""
+        if kind:
+            mark = item.get_closest_marker("live_s")
+            seconds = float(mark.args[0]) if mark else LIVE_S_UNMARKED
+            live[kind].append((seconds, index, item))
+    for kind, tests in live.items():
+        loads = [0.0] * LANES_PER_KIND
+        for seconds, _, item in sorted(tests, key=lambda test: (-test[0], test[1])):
+            lane = loads.index(min(loads))
+            loads[lane] += seconds
+            item.add_marker(pytest.mark.xdist_group(f"{kind}{lane + 1}"))
+
+
+CPU_TESTS_NICENESS = 10
+"""How much a process that runs the tests without sound gives way to the lanes."""
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test process that comes to a test without sound (the live lanes are handed out
+    first, and a lane's tests all run before anything sent after it) lowers its priority
+    for the rest of the run: the sessions playing and listening in real time beside it
+    keep the CPU they need when both cores are busy, as they would on a person's machine,
+    and the other tests take what is left."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and not item.get_closest_marker("xdist_group"):
+        if os.getpriority(os.PRIO_PROCESS, 0) < CPU_TESTS_NICENESS:
+            os.nice(CPU_TESTS_NICENESS - os.getpriority(os.PRIO_PROCESS, 0))

@@ -167,6 +167,7 @@ def _wait_for_line(process: subprocess.Popen[str], wanted: str, timeout_s: float
 
 
 @needs_whisper
+@pytest.mark.live_s(19)
 def test_reflect_keeps_audio_and_transcript_in_the_journal(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -215,6 +216,7 @@ def test_silence_keeps_nothing(microphone: PipeMicrophone, tmp_path: Path) -> No
         assert not any(journal.audio_dir.iterdir())
 
 
+@pytest.mark.live_s(10)
 def test_a_killed_recording_is_recovered_as_a_pending_entry(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -278,6 +280,7 @@ def _start_guide(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
 
 
 @needs_whisper
+@pytest.mark.live_s(32)
 def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -316,6 +319,7 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     assert audio is not None and decode(audio, MIC_RATE_HZ).size > speech.size
 
 
+@pytest.mark.live_s(14)
 def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path: Path) -> None:
     script = tmp_path / "short.md"
     # The reflection and what follows it; the opening words are not needed here.
@@ -335,6 +339,7 @@ def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path:
         assert journal.entries() == []
 
 
+@pytest.mark.live_s(25)
 def test_back_and_enter_at_a_reflection(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -391,6 +396,7 @@ def test_ctrl_c_ends_a_reflection_and_keeps_it(microphone: PipeMicrophone, tmp_p
     assert entry.status == "done" and entry.transcript and 2.0 < entry.duration_s < 4.0
 
 
+@pytest.mark.live_s(8)
 def test_without_a_recognizer_the_audio_waits_as_pending(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -421,6 +427,7 @@ def test_a_wrong_model_is_said_before_listening(tmp_path: Path) -> None:
     assert "does not exist" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.live_s(7)
 def test_reflect_with_vosk_streams_words_as_they_are_said(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -453,6 +460,7 @@ def test_reflect_with_vosk_streams_words_as_they_are_said(
     assert all(0 <= w["start_s"] < w["end_s"] <= entry.duration_s for w in entry.words)
 
 
+@pytest.mark.live_s(15)
 def test_ctrl_c_in_the_guide_while_speaking_keeps_what_was_said(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def _audible_span(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0]), int(loud[-1])
 
 
+@pytest.mark.live_s(21)
 def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) -> None:
     script = tmp_path / "guide.md"
     script.write_text(SCRIPT)
@@ -240,6 +241,7 @@ def _suspend_under_way(sink: str, tmp_path: Path, playing_s: float) -> subproces
     return process
 
 
+@pytest.mark.live_s(6)
 def test_suspended_sink_is_reported_within_2s(suspendable_sink: str, tmp_path: Path) -> None:
     process = _suspend_under_way(suspendable_sink, tmp_path, 2.0)  # past PulseAudio's slow start
     try:
@@ -368,6 +370,7 @@ def _dips(heard: np.ndarray, window: int) -> tuple[float, list[tuple[int, int]]]
     return steady, dips
 
 
+@pytest.mark.live_s(12)
 def test_pause_resume_skip_and_back_do_not_click(sound_server: str, tmp_path: Path) -> None:
     _write_tone(tmp_path / "tone.wav")
     script = tmp_path / "keys.md"
@@ -407,6 +410,7 @@ def test_pause_resume_skip_and_back_do_not_click(sound_server: str, tmp_path: Pa
     assert len(dips) == 3, dips
 
 
+@pytest.mark.live_s(7)
 def test_skip_while_paused_is_kept_on_resume(sound_server: str, tmp_path: Path) -> None:
     script = tmp_path / "long.md"
     script.write_text(LONG)
@@ -431,6 +435,7 @@ def test_skip_while_paused_is_kept_on_resume(sound_server: str, tmp_path: Path) 
     assert "Two" in last and " 0:2" in last and "paused" not in last, heard
 
 
+@pytest.mark.live_s(10)
 def test_a_slow_preparation_is_not_counted_as_falling_behind(
     sound_server: str, tmp_path: Path
 ) -> None:

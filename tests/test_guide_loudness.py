@@ -28,6 +28,7 @@ over the plan's (a speech-heavy session's is within a dB of it), so a player tha
 the plan would be 1.6 LU quieter than the file."""
 
 
+@pytest.mark.live_s(21)
 def test_a_bell_heavy_session_is_as_loud_live_as_in_its_file(
     sound_server: str, tmp_path: Path
 ) -> None:

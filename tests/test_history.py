@@ -123,6 +123,7 @@ def _guide_until(args: list[str], wanted: str, then_s: float) -> tuple[int, str,
     return process.returncode, "".join(lines) + out, err
 
 
+@pytest.mark.live_s(21)
 def test_a_stopped_session_is_kept_with_the_time_heard_and_resumed(
     sound_server: str, tmp_path: Path
 ) -> None:

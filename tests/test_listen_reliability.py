@@ -48,6 +48,7 @@ def _journal_list_loop(journal_path: Path, stop: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.live_s(15)
 def test_twenty_reflections_beside_a_journal_list_loop_are_all_kept(
     microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
@@ -248,6 +249,7 @@ def test_ctrl_c_on_a_suspended_microphone_ends_reflect_promptly_keeping_what_was
     assert audio is not None and decode(audio, MIC_RATE_HZ).size >= 1.5 * MIC_RATE_HZ
 
 
+@pytest.mark.live_s(17)
 def test_a_guide_whose_microphone_is_suspended_mid_reflection_ends_on_time_and_keeps_it(
     suspendable_microphone: PipeMicrophone, tmp_path: Path
 ) -> None:

@@ -137,6 +137,7 @@ def test_a_three_hour_timer_renders_in_flat_memory(tmp_path: Path) -> None:
     assert int(frames) == timeline.n_frames
 
 
+@pytest.mark.live_s(20)
 def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None:
     """Played through PortAudio into the null sink: from the start bell on, each bell lands
     within 50 ms of where it lies in the rendered timer, and so the interval is kept live.
