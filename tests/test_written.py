@@ -11,7 +11,7 @@ from pathlib import Path
 from selfkind.journal.store import STATUS_DONE, Entry, Journal
 from selfkind.journal.written import WRITTEN
 
-from .test_guide import _read_until, _spawn_in_terminal
+from .test_guide import _end_in_terminal, _read_until, _spawn_in_terminal
 
 
 def _selfkind(
@@ -64,11 +64,11 @@ def test_a_reflection_written_in_the_editor(tmp_path: Path) -> None:
             "journal", "write", "--prompt", "What went well?", "--journal", str(path)
         )
         seen = _read_until(fd, "Kept as journal entry", 20)
-        _, status = os.waitpid(pid, 0)
+        code = _end_in_terminal(pid, 15)
         os.close(fd)
     finally:
         del os.environ["EDITOR"]
-    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert code == 0, seen
     with Journal(path) as store:
         [entry] = store.entries()
     # The guidance lines (with the prompt) are not kept; the prompt is kept as the prompt.
@@ -82,11 +82,11 @@ def test_an_editor_that_fails_keeps_the_draft_and_says_where(tmp_path: Path) -> 
     try:
         pid, fd = _spawn_in_terminal("journal", "write", "--journal", str(path))
         seen = _read_until(fd, "draft is in", 20)
-        _, status = os.waitpid(pid, 0)
+        code = _end_in_terminal(pid, 15)
         os.close(fd)
     finally:
         del os.environ["EDITOR"]
-    assert os.waitstatus_to_exitcode(status) == 1 and "status 3" in seen
+    assert code == 1 and "status 3" in seen
     [draft] = tmp_path.glob("draft-*.md")
     assert "half a thought" in draft.read_text() and draft.stat().st_mode & 0o777 == 0o600
     with Journal(path) as store:
