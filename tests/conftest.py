@@ -165,7 +165,7 @@ def rms_db(samples: np.ndarray) -> float:
 def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PulseAudio server with a null sink, as on a machine without a sound card.
 
-    Yields the sink's name (see soundserver.py). Each test process (the suite runs in two,
+    Yields the sink's name (see soundserver.py). Each test process (the suite runs in six,
     with pytest-xdist) starts a server of its own in a runtime folder of its own, so tests
     running side by side never hear each other, and a developer's own sound server is never
     played into. It is stopped at the end.
