@@ -4,6 +4,7 @@ windowed decoder that makes it so gives exactly the audio of the whole model."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from selfkind.engines import piper_split
 from selfkind.engines.piper import PiperEngine, find_model
 from selfkind.voices import load_voice
 
-from .conftest import decode, peak_rss
+from .conftest import decode, peak_rss, run
 
 LONG_SENTENCE = (
     "Let the breath move in and out of the body at its own pace while the shoulders soften"
@@ -135,3 +136,40 @@ def test_a_model_that_cannot_be_cut_is_tried_once_and_then_run_whole(tmp_path: P
     before = marker.stat().st_mtime_ns
     assert piper_split.split_model(model_path) is None
     assert marker.stat().st_mtime_ns == before
+
+
+def test_a_model_run_whole_is_said_once_in_one_line(tmp_path: Path) -> None:
+    import onnx
+
+    # The natural voice's real model with its decoder's nodes renamed: it speaks exactly as
+    # before, but its graph is no longer one the cut recognizes.
+    joe = find_model("en_US-joe-medium")
+    assert joe is not None
+    model = onnx.load(str(joe))
+    renamed = 0
+    for node in model.graph.node:
+        if node.name.startswith("/dec/"):
+            node.name = "/generator/" + node.name[len("/dec/") :]
+            renamed += 1
+    assert renamed, "the model has no decoder nodes to rename"
+    voices = tmp_path / "home" / "config" / "voices"
+    voices.mkdir(parents=True)
+    onnx.save(model, str(voices / "odd-joe.onnx"))
+    del model
+    shutil.copy(joe.with_name(joe.name + ".json"), voices / "odd-joe.onnx.json")
+    (voices / "odd.toml").write_text('engine = "piper"\nvoice = "odd-joe"\n')
+    env = {"SELFKIND_HOME": str(tmp_path / "home")}
+
+    said = []
+    # Two texts, so the second is not found in the clip cache: the model is loaded again.
+    for attempt, text in enumerate(("Be kind.", "Rest now.")):
+        out = tmp_path / f"preview-{attempt}.wav"
+        code, _, err = run("voices", "preview", "odd", text, "-o", str(out), env=env)
+        assert code == 0, err
+        assert decode(out).size > 0.3 * 22050, "nothing was spoken"
+        said.append([line for line in err.splitlines() if "odd-joe.onnx" in line])
+    # The first render finds it out and says so in one line; the next one is quiet.
+    assert len(said[0]) == 1, said[0]
+    assert said[0][0].startswith("selfkind: the Piper model ")
+    assert "runs whole" in said[0][0] and "memory" in said[0][0]
+    assert said[1] == [], "said again on a later render"

@@ -14,14 +14,15 @@ the arena never grows past one window's worth.
 The cut is made once per model with the ``onnx`` package and kept in the cache folder:
 ``encoder.onnx`` (everything up to the decoder's input, its weights in ``encoder.weights``)
 and ``decoder.onnx``. Without ``onnx``, or for a model whose decoder cannot be found, the
-whole model is used as before.
+whole model is used as before, and a warning under the ``selfkind`` logger says why, once
+per model file (the command line prints it as one line on stderr).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -51,6 +52,10 @@ runs the whole model rather than trying the cut (a process, 0.4 s, 170 MB) again
 EXIT_UNCUTTABLE = 3
 _DECODER_PREFIX = "/dec/"
 """Piper's exported graphs name the decoder's nodes after its PyTorch module, ``dec``."""
+_log = logging.getLogger(__name__)
+_said: set[Path] = set()
+"""Models this process has already said it runs whole (a failure not remembered on disk,
+such as a missing ``onnx``, is tried again by each process, and said once by each)."""
 
 
 def split_folder(model_path: Path) -> Path:
@@ -68,25 +73,51 @@ def split_model(model_path: Path) -> tuple[Path, Path] | None:
     its heap larger. None when the cut cannot be made here (no ``onnx`` package, a graph
     without a decoder of the expected shape, a cache folder that cannot be written): the
     caller then runs the whole model in one piece, which gives the same audio, only with
-    more memory.
+    more memory, and a warning says why: once per model file when the graph cannot be cut
+    (remembered on disk), else once per process.
     """
     folder = split_folder(model_path)
     encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
     uncuttable = folder.with_name(folder.name + UNCUTTABLE_SUFFIX)
     if not encoder.is_file() and not uncuttable.exists():
-        if importlib.util.find_spec("onnx") is not None:
-            cut = subprocess.run(
-                [sys.executable, "-m", __name__, str(model_path), str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
+        reason = _cut_in_child(model_path, folder, uncuttable)
+        if reason is not None and model_path not in _said:
+            _said.add(model_path)
+            _log.warning(
+                "the Piper model %s runs whole (%s): the same voice, with about twice the"
+                " memory for a long sentence",
+                model_path,
+                reason,
             )
-            if cut.returncode == EXIT_UNCUTTABLE:  # not tried again for this model file
-                with contextlib.suppress(OSError):
-                    uncuttable.parent.mkdir(parents=True, exist_ok=True)
-                    uncuttable.touch()
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
+
+
+def _cut_in_child(model_path: Path, folder: Path, uncuttable: Path) -> str | None:
+    """Cut the model in a child process; why it could not be, or None when it was (or when
+    the failure was already said: another process marked the model first)."""
+    if importlib.util.find_spec("onnx") is None:
+        return "the onnx package that cuts it is not installed: pip install 'selfkind[neural]'"
+    cut = subprocess.run(
+        [sys.executable, "-m", __name__, str(model_path), str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if cut.returncode == 0:
+        return None
+    if cut.returncode != EXIT_UNCUTTABLE:  # tried again next time: it may be the disk
+        lines = cut.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"cutting it failed: {lines[-1] if lines else f'exit status {cut.returncode}'}"
+    # Not tried again for this model file, and said by the process that finds it out.
+    try:
+        uncuttable.parent.mkdir(parents=True, exist_ok=True)
+        uncuttable.open("x").close()
+    except FileExistsError:
+        return None
+    except OSError:  # not remembered, so tried (and said) again by the next process
+        pass
+    return "its graph is not one selfkind knows how to cut in two"
 
 
 def cut_model(model_path: Path, folder: Path) -> bool:
