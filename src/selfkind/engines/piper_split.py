@@ -16,10 +16,15 @@ The cut is made once per model with the ``onnx`` package and kept in the cache f
 and ``decoder.onnx``. Without ``onnx``, or for a model whose decoder cannot be found, the
 whole model is used as before, and a warning under the ``selfkind`` logger says why, once
 per model file (the command line prints it as one line on stderr).
+
+The pieces are about as large as the model (62 MB for joe), so they do not outlive it:
+:func:`remove_stale_cuts`, run where the clip cache is trimmed, removes the cut (or the
+"runs whole" marker) of a model file no longer installed or changed since it was cut.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -28,11 +33,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ..files import PART_SUFFIX
+from ..files import PART_SUFFIX, is_stale_part
 from ..paths import user_cache_dir
 
 DECODER_MAX_FRAMES = 256
@@ -58,11 +65,59 @@ _said: set[Path] = set()
 such as a missing ``onnx``, is tried again by each process, and said once by each)."""
 
 
+CUT_RECENT_S = 3600.0
+"""A cut (or marker) used this recently stays even when its model is gone: a process that
+has just found it may be about to load it."""
+
+
+def cuts_dir() -> Path:
+    """Every model's cut, each in a folder named by :func:`split_folder`."""
+    return user_cache_dir() / "piper"
+
+
 def split_folder(model_path: Path) -> Path:
     """Where the cut of one model file lives; a changed model file gets a new folder."""
     info = model_path.stat()
     material = f"{SPLIT_VERSION}\0{model_path.resolve()}\0{info.st_size}\0{info.st_mtime_ns}"
-    return user_cache_dir() / "piper" / hashlib.sha256(material.encode()).hexdigest()[:16]
+    return cuts_dir() / hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def remove_stale_cuts(installed: Iterable[Path], recent_s: float = CUT_RECENT_S) -> int:
+    """Remove the cuts and "runs whole" markers of every model file but ``installed`` (the
+    folder names hash the model's path, size and time, so a changed file's old cut goes
+    too), and half-made cuts whose cutting process is gone. One used within ``recent_s``
+    stays. Returns how many went."""
+    root = cuts_dir()
+    if not root.is_dir():
+        return 0
+    kept = set()
+    for model_path in installed:
+        try:
+            kept.add(split_folder(model_path).name)
+        except OSError:  # removed since it was listed: its cut goes too
+            continue
+    now_s = time.time()
+    removed = 0
+    for entry in root.iterdir():
+        if entry.name.endswith(PART_SUFFIX):
+            stale = is_stale_part(entry)
+        else:
+            try:
+                used_s = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            stale = (
+                entry.name.removesuffix(UNCUTTABLE_SUFFIX) not in kept
+                and now_s - used_s >= recent_s
+            )
+        if not stale:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def split_model(model_path: Path) -> tuple[Path, Path] | None:
@@ -89,6 +144,9 @@ def split_model(model_path: Path) -> tuple[Path, Path] | None:
                 model_path,
                 reason,
             )
+    if encoder.is_file():  # marks the cut as used (see remove_stale_cuts)
+        with contextlib.suppress(OSError):
+            os.utime(folder)
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
 
 
