@@ -112,10 +112,13 @@ def remove_stale_cuts(installed: Iterable[Path], recent_s: float = CUT_RECENT_S)
             )
         if not stale:
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # trimmed by another process, or not ours to remove: housekeeping
+            continue  # never fails a render, and a later trim tries again
         removed += 1
     return removed
 
