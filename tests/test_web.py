@@ -443,12 +443,17 @@ def test_own_scripts_folder_and_journal_export(
     folder.mkdir()
     (folder / "evening.md").write_text("---\ntitle: My Evening\n---\n# Rest\nGood night.\n")
     (folder / "broken.md").write_text("---\ntitle: Broken\n---\n[pause soon]\n")
+    # About 23 s: its length is offered in seconds, to 5 s (it said "about 23s").
+    (folder / "short.md").write_text("---\ntitle: Short\n---\nBreathe in.\n[pause 16s]\nOut.\n")
     own = start_server("--scripts", str(folder))
     try:
         status, _, library = fetch(own, "/")
         assert status == 200 and "My Evening" in library and "/practice/mine/evening.md" in library
         assert "broken.md" in library and "is not a duration" in library
         assert fetch(own, "/practice/mine/evening.md")[0] == 200
+        status, _, page = fetch(own, "/practice/mine/short.md")
+        assert status == 200
+        assert re.findall(r"<option value=\"[0-9.]+\">([^<]*)</option>", page)[0] == "about 25s"
         assert fetch(own, "/practice/mine/..%2Fmine%2Fevening.md")[0] == 404
     finally:
         stop_server(own)

@@ -23,6 +23,7 @@ from .cache import ClipCache
 from .captions import manifest, webvtt
 from .encode import FORMATS, LOSSY_FORMATS, Chapter, EncodeError, Encoder, Tags, open_encoder
 from .engines import VOICE_ENV, default_voice
+from .engines.piper import trim_cuts
 from .errors import CannotWrite, ScriptError, UsageError, one_or_all
 from .files import publish, remove_stale_parts, temporary_beside, writing
 from .levels import CLIP_LUFS, LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, TARGET_LUFS
@@ -189,6 +190,7 @@ def speech_lengths(
     cache = ClipCache(paths.clip_cache_dir())
     spoken = synthesize_script(texts, voice, cache, jobs=jobs, on_clip=progress.advance)
     cache.trim()  # this session's clips were just used, so they stay
+    trim_cuts()  # and the Piper cuts of models no longer installed go with them
     return spoken
 
 

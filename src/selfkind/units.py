@@ -32,6 +32,19 @@ def format_duration(duration_s: float) -> str:
     return out
 
 
+ABOUT_SECONDS_BELOW_S = 90.0
+"""An estimated length shorter than this is shown in seconds: "about 1m" for a 23 s session
+was off by a factor of nearly three."""
+
+
+def format_about(duration_s: float) -> str:
+    """An estimated length as a person says it: ``about 25s`` (to 5 s) under a minute and a
+    half, else ``about 12m`` (to the minute), where seconds would promise more than is known."""
+    if duration_s < ABOUT_SECONDS_BELOW_S:
+        return f"about {format_duration(max(5, 5 * round(duration_s / 5)))}"
+    return f"about {format_duration(60 * round(duration_s / 60))}"
+
+
 def parse_duration(text: str) -> float:
     """``500ms``, ``3s``, ``1.5s``, ``2m``, ``1m30s``, ``1h`` -> seconds.
 

@@ -14,7 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import InputError, SelfkindError
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text, printable
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    error_text,
+    printable,
+    say_library_notes,
+)
 from .parser import build_parser, dashed_search_words, search_text
 
 __all__ = ["build_parser", "command_function", "main", "run"]
@@ -78,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         sys.stdout.write(overview())
         return EXIT_OK
+    say_library_notes()
     try:
         return command_function(args.run)(args)
     except InputError as err:

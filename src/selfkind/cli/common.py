@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import unicodedata
@@ -78,6 +79,22 @@ def error_text(err: BaseException) -> str:
     if isinstance(err, ScriptErrors):
         return "\n".join(printable(str(one)) for one in err.errors)
     return printable(str(err))
+
+
+class NoteHandler(logging.Handler):
+    """The library's warnings (the ``selfkind`` logger: a Piper model that runs whole, say)
+    as one line each on stderr, like the commands' own notes. ``sys.stderr`` is looked up
+    as each is said, so on a terminal the progress bar prints it above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"selfkind: {printable(record.getMessage())}", file=sys.stderr, flush=True)
+
+
+def say_library_notes() -> None:
+    """Let the library's warnings through to stderr (once, however often main() runs)."""
+    logger = logging.getLogger("selfkind")
+    if not any(isinstance(handler, NoteHandler) for handler in logger.handlers):
+        logger.addHandler(NoteHandler(logging.WARNING))
 
 
 def progress_bar() -> Progress:

@@ -26,7 +26,7 @@ from ..render import load_script, prepare_session, resolve_voice, with_backgroun
 from ..script import Reflect, Script
 from ..synth import SESSION_RATE_HZ
 from ..terminal import KeyReader, edited
-from ..units import format_duration
+from ..units import format_about, format_duration
 from ..voices import VoiceProfile
 from .common import EXIT_INTERRUPTED, EXIT_OK, clock, device_option, printable
 from .history import HeardClock, now, remember, resume_into
@@ -238,7 +238,7 @@ def length_text(script: Script, voice: VoiceProfile, duration_s: float | None) -
     if length_s is not None:
         return format_duration(length_s)
     low_s, high_s = estimated_length_range_s(script, voice)
-    return f"about {format_duration(max(60, 60 * round((low_s + high_s) / 120)))}"
+    return format_about((low_s + high_s) / 2)
 
 
 def introduction(script: Script, voice: VoiceProfile, duration_s: float | None) -> str:

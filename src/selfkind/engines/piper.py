@@ -53,6 +53,35 @@ def find_model(model: str) -> Path | None:
     return None
 
 
+def installed_models() -> list[Path]:
+    """Every Piper model file a profile can reach here: those packages ship, those in the
+    user's voices folder, and those a profile names by path."""
+    from ..errors import SelfkindError
+    from ..voices import load_voice, voice_names
+
+    found = {path for path in map(find_model, _PACKAGED_MODELS) if path is not None}
+    found.update(path for path in user_voices_dir().glob("*.onnx") if path.is_file())
+    for name in voice_names():
+        try:
+            profile = load_voice(name)
+        except (KeyError, SelfkindError):  # a broken profile reaches no model
+            continue
+        model_path = find_model(profile.voice) if profile.engine == "piper" else None
+        if model_path is not None:
+            found.add(model_path)
+    return sorted(found)
+
+
+def trim_cuts() -> int:
+    """Remove the cut pieces of models no longer installed, or changed (piper_split.py);
+    returns how many went. Nothing is looked up where no model was ever cut."""
+    from .piper_split import cuts_dir, remove_stale_cuts
+
+    if not cuts_dir().is_dir():
+        return 0
+    return remove_stale_cuts(installed_models())
+
+
 def unavailable_reason(profile: VoiceProfile) -> str | None:
     """Why this profile cannot speak here, or None when it can."""
     try:

@@ -14,7 +14,12 @@ the arena never grows past one window's worth.
 The cut is made once per model with the ``onnx`` package and kept in the cache folder:
 ``encoder.onnx`` (everything up to the decoder's input, its weights in ``encoder.weights``)
 and ``decoder.onnx``. Without ``onnx``, or for a model whose decoder cannot be found, the
-whole model is used as before.
+whole model is used as before, and a warning under the ``selfkind`` logger says why, once
+per model file (the command line prints it as one line on stderr).
+
+The pieces are about as large as the model (62 MB for joe), so they do not outlive it:
+:func:`remove_stale_cuts`, run where the clip cache is trimmed, removes the cut (or the
+"runs whole" marker) of a model file no longer installed or changed since it was cut.
 """
 
 from __future__ import annotations
@@ -22,16 +27,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ..files import PART_SUFFIX
+from ..files import PART_SUFFIX, is_stale_part
 from ..paths import user_cache_dir
 
 DECODER_MAX_FRAMES = 256
@@ -51,13 +59,68 @@ runs the whole model rather than trying the cut (a process, 0.4 s, 170 MB) again
 EXIT_UNCUTTABLE = 3
 _DECODER_PREFIX = "/dec/"
 """Piper's exported graphs name the decoder's nodes after its PyTorch module, ``dec``."""
+_log = logging.getLogger(__name__)
+_said: set[Path] = set()
+"""Models this process has already said it runs whole (a failure not remembered on disk,
+such as a missing ``onnx``, is tried again by each process, and said once by each)."""
+
+
+CUT_RECENT_S = 3600.0
+"""A cut (or marker) used this recently stays even when its model is gone: a process that
+has just found it may be about to load it."""
+
+
+def cuts_dir() -> Path:
+    """Every model's cut, each in a folder named by :func:`split_folder`."""
+    return user_cache_dir() / "piper"
 
 
 def split_folder(model_path: Path) -> Path:
     """Where the cut of one model file lives; a changed model file gets a new folder."""
     info = model_path.stat()
     material = f"{SPLIT_VERSION}\0{model_path.resolve()}\0{info.st_size}\0{info.st_mtime_ns}"
-    return user_cache_dir() / "piper" / hashlib.sha256(material.encode()).hexdigest()[:16]
+    return cuts_dir() / hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def remove_stale_cuts(installed: Iterable[Path], recent_s: float = CUT_RECENT_S) -> int:
+    """Remove the cuts and "runs whole" markers of every model file but ``installed`` (the
+    folder names hash the model's path, size and time, so a changed file's old cut goes
+    too), and half-made cuts whose cutting process is gone. One used within ``recent_s``
+    stays. Returns how many went."""
+    root = cuts_dir()
+    if not root.is_dir():
+        return 0
+    kept = set()
+    for model_path in installed:
+        try:
+            kept.add(split_folder(model_path).name)
+        except OSError:  # removed since it was listed: its cut goes too
+            continue
+    now_s = time.time()
+    removed = 0
+    for entry in root.iterdir():
+        if entry.name.endswith(PART_SUFFIX):
+            stale = is_stale_part(entry)
+        else:
+            try:
+                used_s = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            stale = (
+                entry.name.removesuffix(UNCUTTABLE_SUFFIX) not in kept
+                and now_s - used_s >= recent_s
+            )
+        if not stale:
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # trimmed by another process, or not ours to remove: housekeeping
+            continue  # never fails a render, and a later trim tries again
+        removed += 1
+    return removed
 
 
 def split_model(model_path: Path) -> tuple[Path, Path] | None:
@@ -68,25 +131,54 @@ def split_model(model_path: Path) -> tuple[Path, Path] | None:
     its heap larger. None when the cut cannot be made here (no ``onnx`` package, a graph
     without a decoder of the expected shape, a cache folder that cannot be written): the
     caller then runs the whole model in one piece, which gives the same audio, only with
-    more memory.
+    more memory, and a warning says why: once per model file when the graph cannot be cut
+    (remembered on disk), else once per process.
     """
     folder = split_folder(model_path)
     encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
     uncuttable = folder.with_name(folder.name + UNCUTTABLE_SUFFIX)
     if not encoder.is_file() and not uncuttable.exists():
-        if importlib.util.find_spec("onnx") is not None:
-            cut = subprocess.run(
-                [sys.executable, "-m", __name__, str(model_path), str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
+        reason = _cut_in_child(model_path, folder, uncuttable)
+        if reason is not None and model_path not in _said:
+            _said.add(model_path)
+            _log.warning(
+                "the Piper model %s runs whole (%s): the same voice, with about twice the"
+                " memory for a long sentence",
+                model_path,
+                reason,
             )
-            if cut.returncode == EXIT_UNCUTTABLE:  # not tried again for this model file
-                with contextlib.suppress(OSError):
-                    uncuttable.parent.mkdir(parents=True, exist_ok=True)
-                    uncuttable.touch()
+    if encoder.is_file():  # marks the cut as used (see remove_stale_cuts)
+        with contextlib.suppress(OSError):
+            os.utime(folder)
     return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
+
+
+def _cut_in_child(model_path: Path, folder: Path, uncuttable: Path) -> str | None:
+    """Cut the model in a child process; why it could not be, or None when it was (or when
+    the failure was already said: another process marked the model first)."""
+    if importlib.util.find_spec("onnx") is None:
+        return "the onnx package that cuts it is not installed: pip install 'selfkind[neural]'"
+    cut = subprocess.run(
+        [sys.executable, "-m", __name__, str(model_path), str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if cut.returncode == 0:
+        return None
+    if cut.returncode != EXIT_UNCUTTABLE:  # tried again next time: it may be the disk
+        lines = cut.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"cutting it failed: {lines[-1] if lines else f'exit status {cut.returncode}'}"
+    # Not tried again for this model file, and said by the process that finds it out.
+    try:
+        uncuttable.parent.mkdir(parents=True, exist_ok=True)
+        uncuttable.open("x").close()
+    except FileExistsError:
+        return None
+    except OSError:  # not remembered, so tried (and said) again by the next process
+        pass
+    return "its graph is not one selfkind knows how to cut in two"
 
 
 def cut_model(model_path: Path, folder: Path) -> bool:

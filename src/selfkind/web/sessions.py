@@ -21,7 +21,7 @@ from ..estimate import estimated_length_range_s
 from ..practices import practice_names, practice_text
 from ..render import Progress, companion_paths, load_script, render_file, resolve_voice
 from ..script import MAX_SCRIPT_BYTES, Script
-from ..units import format_duration
+from ..units import format_about, format_duration
 
 SESSION_FORMAT = "wav"
 """Encoding is most of a render's time (10 minutes: WAV 0.9 s from play to sound, MP3 1.7 s,
@@ -65,7 +65,7 @@ class Practice:
             if self.low_s <= seconds <= self.high_s and seconds != own:
                 out.append((float(seconds), format_duration(seconds)))
         if not out:
-            out.append((self.low_s, f"about {format_duration(self.low_s)}"))
+            out.append((self.low_s, format_about(self.low_s)))
         return out
 
     def source_bytes(self) -> bytes:
