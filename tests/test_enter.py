@@ -1,0 +1,279 @@
+"""Enter at a reflection ends the step at once, whatever the recognizer is doing.
+
+The guide's recognizer runs in a worker process. Here that real process (Whisper, loading
+its model) is held still with SIGSTOP from the moment it is spawned, as a machine too busy
+to run it would hold it, and let go only when the test says: the session must go on at
+Enter all the same, keep what was said, and add its words once the recognizer catches up.
+The time from Enter to the step's closing cue is measured where a listener hears it, at
+the null sink's monitor (scripts/bench_enter.py gives the figures)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfkind.journal.store import Journal
+from selfkind.listen.recognizers import whisper
+from selfkind.sounds import listen_cue
+
+from .conftest import SESSION_RATE_HZ, decode, found_at
+from .soundserver import PipeMicrophone
+from .speech import FIXTURES as SPEECH_FIXTURES
+from .speech import decode_16k
+from .test_guide import _end_in_terminal, _read_until, _spawn_in_terminal
+
+MIC_RATE_HZ = 16000
+needs_whisper = pytest.mark.skipif(
+    whisper.built_in_model() is None, reason="selfkind[whisper] is not installed"
+)
+
+TWO_STEPS = """---
+title: Enter Test
+---
+[reflect 30s] What would you say to a close friend?
+
+[reflect 30s] And to yourself?
+
+Thank you.
+"""
+
+
+def recognizer_process(guide_pid: int, timeout_s: float = 20.0) -> int:
+    """The pid of the guide's recognizer worker (multiprocessing's spawned child), found as
+    soon as it exists (polled every few milliseconds)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        children: list[str] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{guide_pid}/task"):
+                with open(f"/proc/{guide_pid}/task/{task}/children") as file:
+                    children += file.read().split()
+        for child in children:
+            with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as file:
+                if b"spawn_main" in file.read():
+                    return int(child)
+        time.sleep(0.003)
+    raise AssertionError(f"no recognizer process under {guide_pid}")
+
+
+def whisper_loaded(pid: int) -> bool:
+    """Whether the process has CTranslate2 (Whisper's engine) in memory yet."""
+    with open(f"/proc/{pid}/maps") as file:
+        return "ctranslate2" in file.read()
+
+
+class HeldRecognizer:
+    """The guide's recognizer process stopped (SIGSTOP) until :meth:`release`: it gets no
+    CPU at all, as on a machine too busy to run it, and resumes where it was."""
+
+    def __init__(self, guide_pid: int) -> None:
+        self.pid = recognizer_process(guide_pid)
+        os.kill(self.pid, signal.SIGSTOP)
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
+
+
+class TimedRecorder:
+    """What the null sink plays, from its monitor, with the time each piece arrived: so a
+    sound found in the recording can be put on the same clock as a key press."""
+
+    def __init__(self, sink: str) -> None:
+        self._process = subprocess.Popen(
+            ["parec", "-d", f"{sink}.monitor", "--format=float32le", f"--rate={SESSION_RATE_HZ}",
+             "--channels=1", "--latency-msec=20"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        self._chunks: list[tuple[float, bytes]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 5
+        while self._n_bytes() < SESSION_RATE_HZ * 4 // 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def _n_bytes(self) -> int:
+        return sum(len(chunk) for _, chunk in self._chunks)
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        while chunk := self._process.stdout.read1(65536):
+            self._chunks.append((time.monotonic(), chunk))
+
+    def stop(self) -> tuple[np.ndarray, np.ndarray]:
+        """(samples, the time.monotonic() at which each 1000th sample arrived)."""
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self._reader.join(timeout=10)
+        data = b"".join(chunk for _, chunk in self._chunks)
+        samples = np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
+        ends = np.cumsum([len(chunk) // 4 for _, chunk in self._chunks])
+        arrived = np.array([at for at, _ in self._chunks])
+        # A sample arrived with the chunk that ends after it.
+        index = np.searchsorted(ends, np.arange(0, samples.size, 1000), side="right")
+        return samples, arrived[np.minimum(index, arrived.size - 1)]
+
+    @staticmethod
+    def heard_at(sound: np.ndarray, samples: np.ndarray, times: np.ndarray) -> float | None:
+        """When ``sound`` began to be heard (time.monotonic()), or None if it never was."""
+        lag = found_at(sound, samples)
+        return None if lag is None else float(times[lag // 1000])
+
+
+@dataclass
+class Guide:
+    """`selfkind guide` in a pseudo-terminal (keys reach it as typed), with its journal."""
+
+    pid: int
+    fd: int
+    journal_path: Path
+    screen: str = ""
+
+    def read_until(self, wanted: str, timeout_s: float) -> bool:
+        """Read the screen until ``wanted`` appears after what was read before."""
+        start = len(self.screen)
+        deadline = time.monotonic() + timeout_s
+        while wanted not in self.screen[start:] and time.monotonic() < deadline:
+            self.screen += _read_until(self.fd, wanted, deadline - time.monotonic())
+        return wanted in self.screen[start:]
+
+    def press(self, key: bytes) -> float:
+        os.write(self.fd, key)
+        return time.monotonic()
+
+    exit_code: int | None = None
+
+    def end(self, timeout_s: float) -> int:
+        """Its exit status, reading what it shows meanwhile; killed after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while self.exit_code is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.exit_code = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > deadline:
+                self.exit_code = _end_in_terminal(self.pid, 0)
+            else:
+                self.screen += _read_until(self.fd, "\0", 0.05)
+        self.screen += _read_until(self.fd, "\0", 0.2)  # the last words, if any are left
+        return self.exit_code
+
+
+@contextlib.contextmanager
+def guide_with_held_recognizer(
+    tmp_path: Path, script_text: str
+) -> Iterator[tuple[Guide, HeldRecognizer]]:
+    script = tmp_path / "enter.md"
+    script.write_text(script_text)
+    journal_path = tmp_path / "journal.sqlite3"
+    pid, fd = _spawn_in_terminal(
+        "guide", str(script), "--delay", "0", "--journal", str(journal_path)
+    )
+    guide, held = Guide(pid, fd, journal_path), None
+    try:
+        held = HeldRecognizer(pid)
+        yield guide, held
+    finally:
+        if held is not None:
+            held.release()  # a stopped process must never outlive the test
+        guide.end(20)
+        os.close(fd)
+
+
+def _speech(name: str) -> np.ndarray:
+    return decode_16k(SPEECH_FIXTURES / name)
+
+
+@needs_whisper
+@pytest.mark.live_s(15)
+def test_enter_moves_on_at_once_while_the_recognizer_is_still_loading(
+    sound_server: str, microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """Whisper has not even loaded (its process held since it was spawned): Enter still
+    brings the closing cue within 1 s, the second step listens while the first is waiting
+    to be recognized, and once the recognizer runs both entries get their words, in order."""
+    first, second = _speech("goforward.wav"), _speech("cards-005.wav")
+    closing = listen_cue(SESSION_RATE_HZ, False)
+    recorder = TimedRecorder(sound_server)
+    with guide_with_held_recognizer(tmp_path, TWO_STEPS) as (guide, held):
+        assert guide.read_until("(listening)", 30), guide.screen
+        assert not whisper_loaded(held.pid)  # still loading when the person speaks
+        time.sleep(0.5)  # after the soft cue, as a person would
+        microphone.say(first)
+        assert microphone.spoken.wait(10)
+        enter_1 = guide.press(b"\r")
+        assert guide.read_until("And to yourself?", 5), guide.screen
+        assert guide.read_until("(listening)", 10), guide.screen  # the first not yet heard
+        time.sleep(0.5)
+        microphone.say(second)
+        assert microphone.spoken.wait(10)
+        enter_2 = guide.press(b"\r")
+        assert guide.read_until("Thank you.", 5), guide.screen
+        samples, times = recorder.stop()
+        kept_first = "Kept in your journal (entry 1)" in guide.screen
+        with Journal(guide.journal_path) as journal:
+            waiting = [(e.prompt, e.status) for e in journal.entries()]
+        held.release()
+        assert guide.end(30) == 0, guide.screen
+    # Each closing cue heard within a second of its Enter (the first is found in the part
+    # recorded before the second step).
+    split = int(np.searchsorted(times, enter_2)) * 1000
+    heard_1 = TimedRecorder.heard_at(closing, samples[:split], times)
+    heard_2 = TimedRecorder.heard_at(closing, samples[split:], times[split // 1000 :])
+    assert heard_1 is not None and heard_2 is not None
+    assert 0 < heard_1 - enter_1 < 1.0, heard_1 - enter_1
+    assert 0 < heard_2 - enter_2 < 1.0, heard_2 - enter_2
+    # The audio was kept while the recognizer could not run; the words came later.
+    assert kept_first and waiting[0] == ("What would you say to a close friend?", "pending")
+    assert "session has ended" in guide.screen and "private journal (2 entries)" in guide.screen
+    with Journal(guide.journal_path) as journal:
+        one, two = journal.entries()
+        audio = [journal.audio_path(one), journal.audio_path(two)]
+    assert (one.prompt, two.prompt) == ("What would you say to a close friend?", "And to yourself?")
+    assert one.status == two.status == "done" and one.engine == two.engine == "whisper"
+    assert "forward" in one.transcript.lower(), one.transcript
+    assert "spades" in two.transcript.lower(), two.transcript
+    for path, said in zip(audio, (first, second), strict=True):
+        assert path is not None and found_at(said, decode(path, MIC_RATE_HZ)) is not None
+
+
+@needs_whisper
+@pytest.mark.live_s(12)
+def test_ctrl_c_right_after_enter_keeps_the_audio(
+    sound_server: str, microphone: PipeMicrophone, tmp_path: Path
+) -> None:
+    """The recognizer never gets to run: Ctrl-C just after Enter ends the session in a few
+    seconds, and what was said is in the journal, pending, to transcribe later."""
+    first = _speech("goforward.wav")
+    with guide_with_held_recognizer(tmp_path, TWO_STEPS) as (guide, held):
+        assert guide.read_until("(listening)", 30), guide.screen
+        time.sleep(0.5)
+        microphone.say(first)
+        assert microphone.spoken.wait(10)
+        guide.press(b"\r")
+        time.sleep(0.2)
+        interrupted = guide.press(b"\x03")  # Ctrl-C, as the terminal sends it
+        code = guide.end(15)
+        took_s = time.monotonic() - interrupted
+        assert not held.released
+    assert code == 130, guide.screen
+    assert took_s < 7, took_s
+    assert "Traceback" not in guide.screen
+    assert "private journal (1 entry)" in guide.screen, guide.screen
+    with Journal(guide.journal_path) as journal:
+        (entry,) = journal.entries()
+        audio = journal.audio_path(entry)
+    assert entry.status == "pending" and entry.prompt == "What would you say to a close friend?"
+    assert audio is not None and found_at(first, decode(audio, MIC_RATE_HZ)) is not None
