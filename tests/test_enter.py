@@ -29,7 +29,7 @@ from selfkind.sounds import listen_cue
 from .conftest import SESSION_RATE_HZ, decode, found_at
 from .soundserver import PipeMicrophone
 from .speech import FIXTURES as SPEECH_FIXTURES
-from .speech import decode_16k
+from .speech import decode_16k, normalize
 from .test_guide import _end_in_terminal, _read_until, _spawn_in_terminal
 
 MIC_RATE_HZ = 16000
@@ -40,9 +40,9 @@ needs_whisper = pytest.mark.skipif(
 TWO_STEPS = """---
 title: Enter Test
 ---
-[reflect 30s] What would you say to a close friend?
+[reflect 30s] How are you?
 
-[reflect 30s] And to yourself?
+[reflect 30s] And now?
 
 Thank you.
 """
@@ -192,19 +192,26 @@ def guide_with_held_recognizer(
         os.close(fd)
 
 
+def _statuses(journal_path: Path) -> list[str]:
+    with Journal(journal_path) as journal:
+        return [entry.status for entry in journal.entries()]
+
+
 def _speech(name: str) -> np.ndarray:
     return decode_16k(SPEECH_FIXTURES / name)
 
 
 @needs_whisper
-@pytest.mark.live_s(15)
+@pytest.mark.live_s(18)
 def test_enter_moves_on_at_once_while_the_recognizer_is_still_loading(
     sound_server: str, microphone: PipeMicrophone, tmp_path: Path
 ) -> None:
     """Whisper has not even loaded (its process held since it was spawned): Enter still
-    brings the closing cue within 1 s, the second step listens while the first is waiting
-    to be recognized, and once the recognizer runs both entries get their words, in order."""
-    first, second = _speech("goforward.wav"), _speech("cards-005.wav")
+    brings the closing cue within 1 s, and the audio is kept, pending. The second step
+    listens while the first waits to be recognized; the recognizer is let go then, and
+    Enter there is as quick while it loads and works. Both entries get their words, in
+    order."""
+    first, second = _speech("goforward.wav"), _speech("cards-003.wav")
     closing = listen_cue(SESSION_RATE_HZ, False)
     recorder = TimedRecorder(sound_server)
     with guide_with_held_recognizer(tmp_path, TWO_STEPS) as (guide, held):
@@ -214,19 +221,23 @@ def test_enter_moves_on_at_once_while_the_recognizer_is_still_loading(
         microphone.say(first)
         assert microphone.spoken.wait(10)
         enter_1 = guide.press(b"\r")
-        assert guide.read_until("And to yourself?", 5), guide.screen
+        assert guide.read_until("And now?", 5), guide.screen
         assert guide.read_until("(listening)", 10), guide.screen  # the first not yet heard
+        kept_first = "Kept in your journal (entry 1)" in guide.screen
+        with Journal(guide.journal_path) as journal:
+            waiting = [(e.prompt, e.status) for e in journal.entries()]
+        held.release()  # Whisper loads, then hears the first, while the second is said
         time.sleep(0.5)
         microphone.say(second)
         assert microphone.spoken.wait(10)
         enter_2 = guide.press(b"\r")
         assert guide.read_until("Thank you.", 5), guide.screen
         samples, times = recorder.stop()
-        kept_first = "Kept in your journal (entry 1)" in guide.screen
-        with Journal(guide.journal_path) as journal:
-            waiting = [(e.prompt, e.status) for e in journal.entries()]
-        held.release()
-        assert guide.end(30) == 0, guide.screen
+        deadline = time.monotonic() + 20
+        while _statuses(guide.journal_path) != ["done", "done"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        guide.press(b"q")  # the session's quiet ending is not the test
+        assert guide.end(15) == 0, guide.screen
     # Each closing cue heard within a second of its Enter (the first is found in the part
     # recorded before the second step).
     split = int(np.searchsorted(times, enter_2)) * 1000
@@ -236,15 +247,15 @@ def test_enter_moves_on_at_once_while_the_recognizer_is_still_loading(
     assert 0 < heard_1 - enter_1 < 1.0, heard_1 - enter_1
     assert 0 < heard_2 - enter_2 < 1.0, heard_2 - enter_2
     # The audio was kept while the recognizer could not run; the words came later.
-    assert kept_first and waiting[0] == ("What would you say to a close friend?", "pending")
-    assert "session has ended" in guide.screen and "private journal (2 entries)" in guide.screen
+    assert kept_first and waiting == [("How are you?", "pending")]
+    assert "private journal (2 entries)" in guide.screen
     with Journal(guide.journal_path) as journal:
         one, two = journal.entries()
         audio = [journal.audio_path(one), journal.audio_path(two)]
-    assert (one.prompt, two.prompt) == ("What would you say to a close friend?", "And to yourself?")
+    assert (one.prompt, two.prompt) == ("How are you?", "And now?")
     assert one.status == two.status == "done" and one.engine == two.engine == "whisper"
-    assert "forward" in one.transcript.lower(), one.transcript
-    assert "spades" in two.transcript.lower(), two.transcript
+    assert "forward" in normalize(one.transcript).split(), one.transcript
+    assert "seven" in normalize(two.transcript).split(), two.transcript  # "7 of clubs."
     for path, said in zip(audio, (first, second), strict=True):
         assert path is not None and found_at(said, decode(path, MIC_RATE_HZ)) is not None
 
@@ -256,7 +267,7 @@ def test_ctrl_c_right_after_enter_keeps_the_audio(
 ) -> None:
     """The recognizer never gets to run: Ctrl-C just after Enter ends the session in a few
     seconds, and what was said is in the journal, pending, to transcribe later."""
-    first = _speech("goforward.wav")
+    first = _speech("cards-003.wav")
     with guide_with_held_recognizer(tmp_path, TWO_STEPS) as (guide, held):
         assert guide.read_until("(listening)", 30), guide.screen
         time.sleep(0.5)
@@ -269,11 +280,11 @@ def test_ctrl_c_right_after_enter_keeps_the_audio(
         took_s = time.monotonic() - interrupted
         assert not held.released
     assert code == 130, guide.screen
-    assert took_s < 7, took_s
+    assert took_s < 8, took_s  # the quit's fade, QUIT_WAIT_S for the words, the keeping
     assert "Traceback" not in guide.screen
     assert "private journal (1 entry)" in guide.screen, guide.screen
     with Journal(guide.journal_path) as journal:
         (entry,) = journal.entries()
         audio = journal.audio_path(entry)
-    assert entry.status == "pending" and entry.prompt == "What would you say to a close friend?"
+    assert entry.status == "pending" and entry.prompt == "How are you?"
     assert audio is not None and found_at(first, decode(audio, MIC_RATE_HZ)) is not None
