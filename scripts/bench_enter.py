@@ -13,8 +13,8 @@ ways, all on the real process:
            session of its own, as other programs are, so each gets its share: the kernel
            shares a core between sessions first); the loops end HOLD s after Enter (a
            machine busy with other work, which then calms)
-    first  nothing done to it; Enter 0.3 s after listening begins, before anything is
-           said (a first step, with the model perhaps still loading)
+    early  nothing done to it; Enter 0.3 s after listening begins, before anything is
+           said (nothing is kept: the words column is when that is decided)
     warm   nothing done to it; Enter after speaking (the usual case)
 
     .venv/bin/python scripts/bench_enter.py --runs 3
@@ -43,7 +43,7 @@ title: Enter Bench
 
 Thank you.
 """
-MODES = ("held", "busy", "first", "warm")
+MODES = ("held", "busy", "early", "warm")
 BUSY_LOOPS = 4
 
 
@@ -87,7 +87,7 @@ def one_run(mode: str, work: Path, hold_s: float, sink: str, microphone: object)
                 for _ in range(BUSY_LOOPS)
             ]
         assert guide.read_until("(listening)", 60), guide.screen
-        if mode == "first":
+        if mode == "early":
             time.sleep(0.3)
         else:
             time.sleep(0.5)
@@ -106,7 +106,7 @@ def one_run(mode: str, work: Path, hold_s: float, sink: str, microphone: object)
             if journal_path.exists():
                 with Journal(journal_path) as journal:
                     entries = journal.entries()
-                if mode == "first" and "Nothing was heard" in guide.screen:
+                if mode == "early" and "Nothing was heard" in guide.screen:
                     words_at = time.monotonic()  # the decision that nothing was said
                 elif entries and entries[0].status == "done":
                     words_at = time.monotonic()
