@@ -23,10 +23,12 @@ import numpy as np
 import pytest
 
 from selfkind.journal.store import Journal
-from selfkind.listen.recognizers import whisper
+from selfkind.listen.recognizers import open_recognizer, whisper
+from selfkind.listen.recognizers.worker import RecognizerWorker
+from selfkind.listen.transcribe import transcribe_file
 from selfkind.sounds import listen_cue
 
-from .conftest import SESSION_RATE_HZ, decode, found_at
+from .conftest import FIXTURES, SESSION_RATE_HZ, decode, found_at
 from .soundserver import PipeMicrophone
 from .speech import FIXTURES as SPEECH_FIXTURES
 from .speech import decode_16k, normalize
@@ -288,3 +290,37 @@ def test_ctrl_c_right_after_enter_keeps_the_audio(
         audio = journal.audio_path(entry)
     assert entry.status == "pending" and entry.prompt == "How are you?"
     assert audio is not None and found_at(first, decode(audio, MIC_RATE_HZ)) is not None
+
+
+def test_a_second_utterance_waits_for_its_turn_in_the_worker() -> None:
+    """The next reflection's recognizer is asked for while the one before is still being
+    fed: it is given only once that one has finished, and each gets its own words (one
+    process, one pipe: before, the second's start reset the first mid-way)."""
+    first, second = FIXTURES / "reflection-2.flac", FIXTURES / "reflection-3.flac"
+    local = [transcribe_file(path, open_recognizer("pocketsphinx")) for path in (first, second)]
+    pcm = (decode(first, MIC_RATE_HZ) * 32767).astype("<i2").tobytes()
+    worker = RecognizerWorker("pocketsphinx")
+    got: dict[str, object] = {}
+
+    def next_one() -> None:
+        recognizer = worker.new()
+        got["second_at"] = time.monotonic()
+        got["second"] = transcribe_file(second, recognizer)
+
+    try:
+        recognizer = worker.new()
+        half = len(pcm) // 4 * 2
+        recognizer.accept(pcm[:half])
+        waiting = threading.Thread(target=next_one)
+        waiting.start()
+        time.sleep(0.5)
+        assert "second_at" not in got  # not while the first is being fed
+        recognizer.accept(pcm[half:])
+        finished_at = time.monotonic()
+        text = recognizer.finish().text
+        waiting.join(30)
+    finally:
+        worker.close()
+    assert text == local[0].text, (text, local[0].text)
+    assert got["second_at"] >= finished_at  # type: ignore[operator]
+    assert got["second"].text == local[1].text  # type: ignore[attr-defined]
