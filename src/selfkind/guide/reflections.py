@@ -8,7 +8,6 @@ import queue
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,8 +60,7 @@ def listen_at_steps(player: Player, options: ListeningOptions) -> ReflectionStep
         return listener
 
     steps = ReflectionSteps(player, listen, options.journal_path, session_id)
-    # Words given up on leave the recognizer busy with work no one waits for: not waited for.
-    steps.on_close = lambda gave_up: worker.close(0.0 if gave_up else 5.0)
+    steps.on_close = worker.close
     return steps
 
 
@@ -71,25 +69,13 @@ def new_session_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-END_WAIT_S = 30.0
-"""At the session's end, how long words still being recognized are waited for."""
-QUIT_WAIT_S = 4.0
-"""After q or Ctrl-C (the quit's fade already gave them a second or two), how long words
-still being recognized are waited for; what is not ready by then is kept to transcribe
-later (the audio is kept either way)."""
-KEEP_WAIT_S = 10.0
-"""How long keeping the audio (FLAC and an entry, usually a tenth of a second) may take."""
-
-
 class ReflectionSteps:
     """Listens at each reflection step of a playing session and keeps what is said.
 
     Driven by :meth:`tick` from the display loop; the listening runs in each Listener's
-    own thread. When the speaker finishes (or presses enter) before the step's time is up,
-    the session moves on to the step's end at once; when the time runs out (or the listener
-    skips), listening stops and what was said is kept all the same. The words are
-    recognized and kept in the background (a recognizer may still be loading): the session
-    never waits for them, and the next step listens while they are still to come.
+    own thread. When the speaker finishes before the step's time is up, the session moves
+    on to the step's end; when the time runs out (or the listener skips), listening stops
+    and what was said is kept all the same.
 
     Typing instead (:meth:`start_typing`, from the keys' thread) stops this step's listening
     (anything already said is kept as an entry of its own) and holds the session until the
@@ -121,13 +107,6 @@ class ReflectionSteps:
         self._lock = threading.RLock()
         """tick() runs in the display loop, the typing methods in the keys' thread."""
         self.listener: Listener | None = None
-        """The listener of the step being heard, while it listens."""
-        self._finishing: list[Listener] = []
-        """Listeners whose listening is over, in order, until their entries are kept."""
-        self._announced: set[int] = set()
-        """Entries said to be kept before their words were ready."""
-        self._moved_on: Event | None = None
-        """The step last sent on to its closing cue (sent once, not again at each tick)."""
         self.partial = ""
         """What has been heard so far at the current step."""
         self.messages: queue.Queue[str] = queue.Queue()
@@ -135,9 +114,8 @@ class ReflectionSteps:
         self.kept: list[ListenResult] = []
         self.off_reason = ""
         self._event: Event | None = None
-        self.on_close: Callable[[bool], None] = lambda gave_up: None
-        """Called once listening is over for the session (to stop a recognizer process),
-        with whether words still being recognized were given up on."""
+        self.on_close: Callable[[], None] = lambda: None
+        """Called once listening is over for the session (to stop a recognizer process)."""
         self.show_transcripts = True
         """Whether the messages repeat what was said; off where they may end in a log (not
         a terminal): there they give only the entry's number."""
@@ -150,27 +128,12 @@ class ReflectionSteps:
 
     @property
     def listening(self) -> bool:
-        return self.listener is not None and not self.listener.listened.is_set()
+        return self.listener is not None and not self.listener.done.is_set()
 
     def done_speaking(self) -> None:
-        """The listener says they have finished (a key): end this step's listening, and go
-        on to its closing cue now (from the keys' thread: no wait for the next tick)."""
-        with self._lock:
-            listener, event = self.listener, self._step_open()
-            if listener is None:
-                return
-            listener.stop()
-            if event is not None and event is self._event and self.draft is None:
-                self._move_on(event)
-
-    def _move_on(self, event: Event) -> None:
-        """On to the step's closing cue, once."""
-        if self._moved_on is event:
-            return
-        self._moved_on = event
-        target = self.player.closing_frame(event)
-        if self.player.status.frame < target:
-            self.player.command("seek", target)
+        """The listener says they have finished (a key): end this step's listening now."""
+        if self.listener is not None:
+            self.listener.stop()
 
     def on_partial(self, text: str) -> None:
         self.partial = text
@@ -185,15 +148,17 @@ class ReflectionSteps:
         listener = self.listener
         if listener is not None:
             listener.hold(player.status.paused)
-            if listener.listened.is_set():
-                self.listener = None
-                self._finishing.append(listener)  # its words are kept in the background
+            if listener.done.is_set():
+                self._finish(listener)
                 if event is not None and event is self._event and self.draft is None:
-                    self._move_on(event)  # they have finished: the session goes on
+                    # They have finished: on to the step's closing cue, and the session goes on.
+                    target = player.closing_frame(event)
+                    if player.status.frame < target:
+                        player.command("seek", target)
             elif event is not self._event or player.status.frame >= player.closing_frame(event):
                 listener.stop()  # the step is over (its time ran out, or a skip)
-        self._report()
-        if self.listener is not None or event is self._event or self.draft is not None:
+            return
+        if event is self._event or self.draft is not None:
             return  # still in the step just listened at (or in none), or typing there
         self._event, self.partial = event, ""  # a step entered again is listened at again
         if event is None or self.off_reason or self._listen is None:
@@ -202,7 +167,6 @@ class ReflectionSteps:
             self.listener = self._listen(event)
         except SetupError as err:
             self.turn_off(str(err))
-        self._moved_on = None
 
     def turn_off(self, reason: str) -> None:
         """No listening from here on: the reflections become quiet time."""
@@ -210,28 +174,8 @@ class ReflectionSteps:
         self.player.listening_cues = False
         self.messages.put(f"{reason}. The reflections will be quiet time; the session goes on.")
 
-    def _report(self) -> None:
-        """Say what became of each reflection listened to: kept with its words, or kept
-        first and its words later, when they are slow to come."""
-        for listener in list(self._finishing):
-            if listener.done.is_set():
-                self._finishing.remove(listener)
-                self._finish(listener)
-            elif listener.entry_id and listener.entry_id not in self._announced:
-                self._announced.add(listener.entry_id)
-                if listener is self._stopped_for_typing:
-                    self.messages.put(
-                        f"What you said before typing is kept as an entry of its own"
-                        f" (entry {listener.entry_id})."
-                    )
-                else:
-                    self.messages.put(
-                        f"Kept in your journal (entry {listener.entry_id}); its words are"
-                        " still being recognized."
-                    )
-
     def _finish(self, listener: Listener) -> None:
-        announced = listener.entry_id in self._announced
+        self.listener = None
         if listener.error is not None:
             self.messages.put(
                 f"This reflection could not be saved ({listener.error}); its recording is"
@@ -245,11 +189,10 @@ class ReflectionSteps:
             self._stopped_for_typing = None
             if result.entry_id:
                 self.kept.append(result)
-                if not announced:
-                    self.messages.put(
-                        f"What you said before typing is kept as an entry of its own"
-                        f" (entry {result.entry_id})."
-                    )
+                self.messages.put(
+                    f"What you said before typing is kept as an entry of its own"
+                    f" (entry {result.entry_id})."
+                )
             return  # room sound alone, discarded: nothing to say while they type
         self.kept.append(result)
         if listener.recognizer_error is not None and not self.off_reason:
@@ -258,14 +201,6 @@ class ReflectionSteps:
             )
         if not result.entry_id:
             self.messages.put("Nothing was heard, so nothing was kept.")
-        elif announced and result.status == STATUS_DONE:
-            words = f": {result.transcript}" if self.show_transcripts else "."
-            self.messages.put(f"The words of entry {result.entry_id} are kept{words}")
-        elif announced:
-            self.messages.put(
-                f"Entry {result.entry_id} is kept to transcribe later (selfkind journal"
-                " transcribe --pending)."
-            )
         elif result.transcript and self.show_transcripts:
             self.messages.put(
                 f"Kept in your journal (entry {result.entry_id}): {result.transcript}"
@@ -330,8 +265,9 @@ class ReflectionSteps:
             self.kept.append(ListenResult(entry_id, 0.0, text, STATUS_DONE))
             # Not repeated: they have just read it as they typed it.
             self.messages.put(f"Kept in your journal (entry {entry_id}).")
-            if self._typing_event is not None:
-                self._move_on(self._typing_event)  # before resuming
+            player, event = self.player, self._typing_event
+            if event is not None and player.status.frame < player.closing_frame(event):
+                player.command("seek", player.closing_frame(event))  # before resuming
             self._end_typing()
             return entry_id
 
@@ -358,11 +294,9 @@ class ReflectionSteps:
                 self.session_id,
             )  # fmt: skip
 
-    def close(self, timeout_s: float | None = None) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
         """At the end of the session (or on quitting): finish and keep what is being said,
-        and what is being typed (nothing a person made is lost on the way out). Words still
-        being recognized are waited for ``timeout_s`` (None: END_WAIT_S at the session's
-        end, QUIT_WAIT_S when it was stopped early); the audio is kept either way."""
+        and what is being typed (nothing a person made is lost on the way out)."""
         said = ""
         with self._lock:
             # Kept first, before waiting for a listener: a second Ctrl-C cannot lose it.
@@ -376,31 +310,12 @@ class ReflectionSteps:
                     self.kept.append(ListenResult(entry_id, 0.0, text, STATUS_DONE))
                     said = f"What you were typing is kept in your journal (entry {entry_id})."
             self.draft = None
-            listener, self.listener = self.listener, None
-            if listener is not None:
-                listener.stop()
-                self._finishing.append(listener)
-            finishing = list(self._finishing)
-        if timeout_s is None:
-            timeline = self.player.timeline
-            at_end = timeline is not None and self.player.position_s >= timeline.duration_s - 1
-            timeout_s = END_WAIT_S if at_end else QUIT_WAIT_S
-        # Their words, where there is time; then the audio as it is, to transcribe later.
-        deadline = time.monotonic() + timeout_s
-        for listener in finishing:
-            listener.done.wait(max(deadline - time.monotonic(), 0.0))
-        gave_up = [listener for listener in finishing if not listener.done.is_set()]
-        for listener in gave_up:
-            listener.give_up()
-        for listener in gave_up:
-            listener.done.wait(KEEP_WAIT_S)
-        with self._lock:
-            self._report()
-            for _ in self._finishing:  # not kept even now: left on disk, recovered next time
-                self.messages.put(
-                    "A reflection is still being saved; its recording is on disk and will be"
-                    " added to your journal the next time selfkind opens it."
-                )
+        listener = self.listener
+        if listener is not None:
+            listener.stop()
+            listener.done.wait(timeout_s)
+            if listener.done.is_set():
+                self._finish(listener)
         if said:
             self.messages.put(said)  # the last word, shown as the screen closes
-        self.on_close(bool(gave_up))
+        self.on_close()

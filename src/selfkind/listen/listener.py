@@ -1,7 +1,6 @@
 """Listening for a spoken reflection: microphone -> recording on disk + live transcript ->
 journal entry. Transcription runs on the same blocks while the person speaks, so the text is
-ready moments after they stop; when it is not (a recognizer still loading, a busy machine),
-the audio is kept first, as a pending entry, and the words are added when they come."""
+ready moments after they stop."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import JournalError, SetupError
+from ..errors import SetupError
 from ..journal.keep import keep_in
 from ..journal.store import STATUS_DONE, STATUS_PENDING, Entry, Journal
 from .recognizers import RATE_HZ, Recognizer, Transcript
@@ -25,10 +24,6 @@ from .vad import END_SILENCE_S, Detector, open_detector
 BLOCK_S = 0.1
 PARTIAL_EVERY_S = 0.5
 """While recognition lags behind the speaker, partial words are still shown this often."""
-KEEP_AUDIO_AFTER_S = 1.0
-"""A transcript not ready this long after listening ends: the audio is kept at once, as a
-pending entry, and its words added when they come. Usually the words are ready within
-milliseconds, and one entry is written, complete."""
 
 
 @dataclass
@@ -58,29 +53,15 @@ class Transcribing:
         self._transcript: Transcript | None = None
         self.error: SetupError | None = None
         self._abandoned = threading.Event()
-        self._ended = False
-        self.done = threading.Event()
-        """Set once recognition is over (see :attr:`transcript`), or has failed."""
         self._thread = threading.Thread(target=self._run, name="transcribing", daemon=True)
         self._thread.start()
 
     def feed(self, pcm: bytes) -> None:
         self._pcm.put(pcm)
 
-    def end(self) -> None:
-        """No more audio: recognition finishes with what was fed (see :attr:`done`)."""
-        if not self._ended:
-            self._ended = True
-            self._pcm.put(None)
-
-    @property
-    def transcript(self) -> Transcript | None:
-        """Once :attr:`done`: the words of everything fed; None if no engine could run."""
-        return self._transcript
-
     def finish(self) -> Transcript | None:
         """The transcript once everything fed is recognized; None if no engine could run."""
-        self.end()
+        self._pcm.put(None)
         self._thread.join()
         return self._transcript
 
@@ -92,12 +73,6 @@ class Transcribing:
         self._pcm.put(None)
 
     def _run(self) -> None:
-        try:
-            self._recognize()
-        finally:
-            self.done.set()
-
-    def _recognize(self) -> None:
         try:
             recognizer = self._make()
         except SetupError as err:
@@ -125,12 +100,9 @@ class Transcribing:
                     shown_at = now
             except Exception:  # noqa: BLE001
                 failed = True
-        # Finished even when no transcript is wanted: a recognizer shared between
-        # utterances (the guide's worker) takes the next one only after this.
-        with contextlib.suppress(Exception):
-            transcript = recognizer.finish()
-            if not failed and not self._abandoned.is_set():
-                self._transcript = transcript
+        if not failed and not self._abandoned.is_set():
+            with contextlib.suppress(Exception):
+                self._transcript = recognizer.finish()
 
 
 @dataclass
@@ -154,21 +126,12 @@ class Listener:
     settle_s: float = 0.0
     """Audio this early is kept but not judged for speech (our own start cue)."""
     on_partial: Callable[[str], None] | None = None
-    """Words heard so far, while listening (not after: a later step may be listening)."""
     result: ListenResult | None = None
     error: BaseException | None = None
     recognizer_error: SetupError | None = None
-    entry_id: int = 0
-    """The journal entry, once the audio is kept (perhaps before its words are)."""
 
     def __post_init__(self) -> None:
-        self.listened = threading.Event()
-        """Set when listening is over (the microphone closed, the recording on disk): the
-        session may go on while the words are recognized and kept (:attr:`done`)."""
         self.done = threading.Event()
-        """Set when the entry is kept with its words, or kept to transcribe later, or
-        nothing was kept (:attr:`result`), or it failed (:attr:`error`)."""
-        self._give_up = threading.Event()
         self._stop = threading.Event()
         self._held = threading.Event()
         self._blocks: queue.Queue[np.ndarray] = queue.Queue()
@@ -196,12 +159,6 @@ class Listener:
         """End listening now (a key, a skip, the session moving on); what was said is kept."""
         self._stop.set()
 
-    def give_up(self) -> None:
-        """Wait no longer for the words (the program is closing): listening ends, and the
-        audio is kept as it is, as a pending entry, to transcribe later."""
-        self._give_up.set()
-        self._stop.set()
-
     def hold(self, held: bool) -> None:
         """While held (the session is paused), quiet does not count towards the end."""
         if held:
@@ -217,7 +174,6 @@ class Listener:
         finally:
             if self._recording is not None:
                 self._recording.release()  # kept, discarded, or left for recovery
-            self.listened.set()
             self.done.set()
 
     def _listen(self) -> ListenResult:
@@ -232,7 +188,7 @@ class Listener:
             self._microphone.close()
             raise
         transcribing = (
-            Transcribing(self.make_recognizer, self._partial) if self.make_recognizer else None
+            Transcribing(self.make_recognizer, self.on_partial) if self.make_recognizer else None
         )
 
         def take(block: np.ndarray) -> None:
@@ -247,49 +203,14 @@ class Listener:
             if transcribing is not None:
                 transcribing.abandon()  # a full disk: nothing more will come to recognize
             raise
-        self.listened.set()
-        transcript = None
+        transcript = transcribing.finish() if transcribing is not None else None
         if transcribing is not None:
-            transcript = self._await_words(transcribing, recording, activity.heard_speech)
             self.recognizer_error = transcribing.error
-        if self.entry_id:  # the audio was kept before its words came
-            duration_s = recording.n_frames / RATE_HZ
-            result = ListenResult(self.entry_id, duration_s, "", STATUS_PENDING)
-            if transcript is not None:
-                try:
-                    add_words(self.journal_path, self.entry_id, transcript)
-                except JournalError as err:  # the entry stays pending, said as such
-                    self.recognizer_error = SetupError(f"its words could not be kept ({err})")
-                else:
-                    result = ListenResult(self.entry_id, duration_s, transcript.text, STATUS_DONE)
-        else:
-            result = keep_heard(
-                self.journal_path, recording, self.context, transcript, activity.heard_speech
-            )
-            self.entry_id = result.entry_id
+        result = keep_heard(
+            self.journal_path, recording, self.context, transcript, activity.heard_speech
+        )
         result.final_wait_s = time.monotonic() - stopped
         return result
-
-    def _partial(self, text: str) -> None:
-        if self.on_partial is not None and not self.listened.is_set():
-            self.on_partial(text)
-
-    def _await_words(
-        self, transcribing: Transcribing, recording: PartialRecording, heard_speech: bool
-    ) -> Transcript | None:
-        """The transcript of everything recorded, however long the recognizer takes (or
-        None once :meth:`give_up` is called). Speech whose words are not ready within
-        KEEP_AUDIO_AFTER_S is kept meanwhile, as a pending entry (:attr:`entry_id`)."""
-        transcribing.end()
-        keep_at = time.monotonic() + KEEP_AUDIO_AFTER_S
-        while not transcribing.done.wait(0.05):
-            if self._give_up.is_set():
-                transcribing.abandon()
-                return None
-            if heard_speech and not self.entry_id and time.monotonic() >= keep_at:
-                kept = keep_heard(self.journal_path, recording, self.context, None, True)
-                self.entry_id = kept.entry_id
-        return transcribing.transcript
 
     def _record(
         self, recording: PartialRecording, activity: Detector, take: Callable[[np.ndarray], None]
@@ -352,15 +273,6 @@ def keep_heard(
     )
     entry_id = keep_in(journal_path, recording.path, entry)
     return ListenResult(entry_id, entry.duration_s, entry.transcript, entry.status)
-
-
-def add_words(journal_path: Path | None, entry_id: int, transcript: Transcript) -> None:
-    """The words of an entry kept before they were ready: the entry is done."""
-    with Journal(journal_path) as journal:
-        journal.update_transcript(
-            entry_id, transcript.text, [w.__dict__ for w in transcript.words],
-            transcript.engine, transcript.model,
-        )  # fmt: skip
 
 
 def _audio_dir(journal_path: Path | None) -> Path:

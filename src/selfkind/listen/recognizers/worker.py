@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...errors import SelfkindError, SetupError
@@ -39,49 +38,35 @@ class RecognizerWorker:
         )
         self._process.start()
         child.close()
-        self._turn = threading.Lock()
-        """Held from :meth:`new` until that recognizer's ``finish()``: the process serves
-        one utterance at a time, and a second one (the next reflection, reached while the
-        first is still recognized) waits for its turn, its audio queued by the caller."""
+        self._lock = threading.Lock()
 
     def new(self) -> Recognizer:
-        """A recognizer for one utterance (raises SetupError if the engine cannot run);
-        waits until the one before it has finished. Call ``finish()`` on it, even when its
-        words are not wanted: that is what lets the next utterance in."""
-        self._turn.acquire()
-        try:
+        """A recognizer for one utterance (raises SetupError if the engine cannot run)."""
+        with self._lock:
             self._conn.send(("begin", b""))
             kind, payload = self._conn.recv()
             while kind == "partial":  # left from an utterance that was never finished
                 kind, payload = self._conn.recv()
-            if kind == "error":
-                raise SetupError(str(payload))
-        except BaseException:
-            self._turn.release()
-            raise
+        if kind == "error":
+            raise SetupError(str(payload))
         name, model = payload
-        return _RemoteRecognizer(self._conn, name, model, self._turn.release)
+        return _RemoteRecognizer(self._conn, name, model)
 
-    def close(self, wait_s: float = 5.0) -> None:
-        """Stop the process; after ``wait_s`` (it may be loading, or busy with words no
-        one waits for any more) it is killed."""
+    def close(self) -> None:
         with contextlib.suppress(OSError, EOFError):
             self._conn.send(("quit", b""))
-        self._process.join(timeout=wait_s)
+        self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
         self._conn.close()
 
 
 class _RemoteRecognizer:
-    def __init__(
-        self, conn: Connection, name: str, model: str, end_turn: Callable[[], None]
-    ) -> None:
+    def __init__(self, conn: Connection, name: str, model: str) -> None:
         self._conn = conn
         self.name = name
         self.model = model
         self._partial = ""
-        self._end_turn: Callable[[], None] | None = end_turn
 
     def accept(self, pcm: bytes) -> None:
         self._conn.send(("audio", pcm))
@@ -95,18 +80,13 @@ class _RemoteRecognizer:
         return self._partial
 
     def finish(self) -> Transcript:
-        try:
-            self._conn.send(("finish", b""))
-            while True:
-                kind, payload = self._conn.recv()
-                if kind == "transcript":
-                    return payload
-                if kind == "error":
-                    raise SetupError(str(payload))
-        finally:
-            end_turn, self._end_turn = self._end_turn, None
-            if end_turn is not None:
-                end_turn()
+        self._conn.send(("finish", b""))
+        while True:
+            kind, payload = self._conn.recv()
+            if kind == "transcript":
+                return payload
+            if kind == "error":
+                raise SetupError(str(payload))
 
 
 def _serve(conn: Connection, engine: str, model: str | None) -> None:
