@@ -77,6 +77,7 @@ class Status:
 
     frame: int = 0
     paused: bool = False
+    """As asked (set by :meth:`Player.command`); the fade follows within a block."""
     finished: bool = False
     underruns: int = 0
 
@@ -252,6 +253,11 @@ class Player:
         self._watch = _DeviceWatch(self._stream)
 
     def command(self, name: str, argument: int = 0) -> None:
+        """Queued for the mixer, which acts on it at its next block. A pause or a resume
+        shows in :attr:`status` at once: the screen (and the next key) sees what was asked,
+        not the mixer a block behind, which showed "paused" for a moment after typing."""
+        if name in ("pause", "resume"):
+            self.status.paused = name == "pause"
         self._commands.append((name, argument))
 
     def toggle_pause(self) -> None:
@@ -421,12 +427,10 @@ class Player:
                     # Resume where the fade ended, as the display has it while paused.
                     position = min(position + fade_frames, n_frames)
                     paused, stream = True, None
-                    self.status.paused = True
                 elif name == "resume":
                     paused = False
                     fade = (position, fade_frames)
                     stream = _Mastered(self._session, self.rate, position, self.gain_db, fade)
-                    self.status.paused = False
                 elif name == "seek":
                     if not paused:
                         self._fade_out(position, FADE_S, fade, quiet_after=False)
