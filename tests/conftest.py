@@ -261,16 +261,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(f"{kind}{lane + 1}"))
 
 
-CPU_TESTS_NICENESS = 10
-"""How much a process that runs the tests without sound gives way to the lanes."""
+NICENESS = {"play": 0, "listen": 4, "": 10}
+"""Who gives way to whom when both cores are busy: the playing lanes, whose tests time bells
+and fades to the millisecond, not at all; the listening lanes (a recognizer each, timed in
+seconds) a little; the tests without sound most."""
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test process that comes to a test without sound (the live lanes are handed out
-    first, and a lane's tests all run before anything sent after it) lowers its priority
-    for the rest of the run: the sessions playing and listening in real time beside it
-    keep the CPU they need when both cores are busy, as they would on a person's machine,
-    and the other tests take what is left."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and not item.get_closest_marker("xdist_group"):
-        if os.getpriority(os.PRIO_PROCESS, 0) < CPU_TESTS_NICENESS:
-            os.nice(CPU_TESTS_NICENESS - os.getpriority(os.PRIO_PROCESS, 0))
+    """Each test process takes the priority of the kind of test it comes to (a lane's
+    tests all run before anything sent after them, and the lanes are handed out first),
+    and only ever lowers it: the sessions playing and listening in real time keep the CPU
+    they need, as they would on a person's machine, and the other tests take what is
+    left."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    mark = item.get_closest_marker("xdist_group")
+    kind = str(mark.args[0]).rstrip("0123456789") if mark else ""
+    wanted = NICENESS.get(kind, NICENESS[""])
+    now = os.getpriority(os.PRIO_PROCESS, 0)
+    if now < wanted:
+        os.nice(wanted - now)
