@@ -292,7 +292,7 @@ def test_guide_listens_at_a_reflection_and_moves_on_when_you_finish(
     process, journal_path = _start_guide(tmp_path)
     before = _wait_for_line(process, "(listening)", 60)
     assert any("close friend?" in line for line in before)
-    assert any("listens through your microphone" in line for line in before)
+    assert any("listens through your microphone" in line for line in before), before
     time.sleep(1.0)  # after the soft cue, as a person would
     microphone.say(speech)
     out, err = process.communicate(timeout=60)
@@ -333,7 +333,7 @@ def test_guide_without_a_microphone_goes_on_quietly(sound_server: str, tmp_path:
     )  # fmt: skip
     assert code == 0, err
     notes = [line for line in out.splitlines() if "no microphone" in line]
-    assert len(notes) == 1 and "session goes on" in notes[0]
+    assert len(notes) == 1 and "session goes on" in notes[0], out
     assert "session has ended" in out
     with Journal(journal_path) as journal:
         assert journal.entries() == []
