@@ -232,15 +232,22 @@ LIVE_S_UNMARKED = 5.0
 """About how long a live test without a ``live_s`` mark takes."""
 
 
+def _live_kind(item: pytest.Item) -> str:
+    """A test's lane kind, from what it uses: "listen" with the microphone, "play" with only
+    the sound server, "" without sound (one rule for the lanes and for the priorities)."""
+    names = set(getattr(item, "fixturenames", ()))
+    return "listen" if "microphone" in names else "play" if "sound_server" in names else ""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that play or listen in real time run one after another in xdist groups
     ("lanes"), each lane in one test process: those with the microphone (a recognizer
     loaded for each, the heavy ones) in "listen" lanes, those that only play in "play"
-    lanes. Within a lane nothing overlaps; across lanes, at most two listening sessions
-    run at once (on two cores, more could starve each other and make the sound fall
-    behind, which those tests measure). Each process has a sound server of its own, so
-    the lanes never hear each other.
+    lanes. Within a lane nothing overlaps; across lanes, at most LANES_PER_KIND listening
+    sessions run at once (on two cores, more could starve each other and make the sound
+    fall behind, which those tests measure). Each process has a sound server of its own,
+    so the lanes never hear each other.
 
     Tests go to the lane with the least time in it, the longest first, by their
     ``live_s`` marks: the same lanes in every process, as xdist requires.
@@ -249,8 +256,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     marks added after it has run are ignored (each live test then went to either process)."""
     live: dict[str, list[tuple[float, int, pytest.Item]]] = {"listen": [], "play": []}
     for index, item in enumerate(items):
-        names = set(getattr(item, "fixturenames", ()))
-        kind = "listen" if "microphone" in names else "play" if "sound_server" in names else ""
+        kind = _live_kind(item)
         if kind:
             mark = item.get_closest_marker("live_s")
             seconds = float(mark.args[0]) if mark else LIVE_S_UNMARKED
@@ -277,9 +283,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     left."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    mark = item.get_closest_marker("xdist_group")
-    kind = str(mark.args[0]).rstrip("0123456789") if mark else ""
-    wanted = NICENESS.get(kind, NICENESS[""])
+    wanted = NICENESS[_live_kind(item)]
     now = os.getpriority(os.PRIO_PROCESS, 0)
     if now < wanted:
         os.nice(wanted - now)
