@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 
 import mutagen
@@ -245,6 +247,33 @@ def test_espeak_waits_for_long_clips_and_keeps_stdout_clean(
     assert long_clip.size / engine.sample_rate_hz > 20
     assert short_clip.size / engine.sample_rate_hz < 2
     assert "Audio saved" not in capfd.readouterr().out
+
+
+def test_a_clip_in_one_thread_leaves_what_another_prints_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The guide makes its speech in a thread while the main one prints its notes and
+    starts its screen. Silencing the driver by swapping sys.stdout lost those notes (and
+    the screen found no terminal); every line printed meanwhile must arrive."""
+    engine = EspeakEngine(load_voice("default"))
+    done = threading.Event()
+
+    def speak() -> None:
+        engine.synthesize(" ".join(["A long and gentle sentence, spoken slowly."] * 6))
+        done.set()
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    printed = 0
+    while not done.is_set():
+        print(f"note {printed}")
+        printed += 1
+        time.sleep(0.001)
+    speaker.join()
+    out = capsys.readouterr().out
+    assert printed >= 3  # some while the clip was made (few on a busy machine)
+    assert out.count("note ") == printed
+    assert "Audio saved" not in out
 
 
 def test_bad_inputs_exit_2_with_a_location_and_no_output(

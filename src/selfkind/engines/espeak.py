@@ -4,8 +4,9 @@
    so a longer clip is written after it returns, and may even land in the next call's file.
    We wait for the driver's ``finished-utterance`` notification, which it sends only after
    the WAV file is closed, with a time limit so a stuck engine cannot hang a render.
-2. The driver prints ``Audio saved to ...`` from espeak's callback thread; stdout is pointed
-   elsewhere while we wait, so the program's own output stays clean.
+2. The driver prints ``Audio saved to ...`` for every clip, from espeak's callback thread.
+   Only that print is silenced (see ``_quiet_driver``): pointing ``sys.stdout`` elsewhere
+   while a clip was made, as we once did, is felt by every thread of the process.
 
 A third, found here: a profile's settings can be silently dropped between clips, so a second
 voice in the same process speaks at the first one's pace (see ``_configure``).
@@ -18,7 +19,6 @@ import contextlib
 import ctypes.util
 import gc
 import importlib.util
-import io
 import os
 import tempfile
 import threading
@@ -62,11 +62,28 @@ def _pyttsx3_engine() -> tuple[object, threading.Event]:
             raise SetupError(
                 f"espeak-ng could not start ({err}); install it with: apt-get install espeak-ng"
             ) from None
+        _quiet_driver()
         atexit.register(_release)
         finished = threading.Event()
         engine.connect("finished-utterance", lambda **_: finished.set())
         _shared = (engine, finished)
     return _shared
+
+
+def _quiet_driver() -> None:
+    """Silence the driver's own ``print`` (its module's globals come before the builtins).
+
+    ``contextlib.redirect_stdout`` around each clip did this before, but it swaps
+    ``sys.stdout`` for the whole process: while the guide prepared its speech in a thread,
+    the notes the main thread printed were lost, and a screen started then found no terminal
+    and drew nothing. Found under load, where clips take longer."""
+    from pyttsx3.drivers import espeak as driver
+
+    driver.print = _discard  # type: ignore[attr-defined]
+
+
+def _discard(*_args: object, **_kwargs: object) -> None:
+    pass
 
 
 def _release() -> None:
@@ -125,10 +142,9 @@ class EspeakEngine:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
             self._finished.clear()
-            with contextlib.redirect_stdout(io.StringIO()):
-                self._engine.save_to_file(text, path)  # type: ignore[attr-defined]
-                self._engine.runAndWait()  # type: ignore[attr-defined]
-                done = self._finished.wait(self.timeout_s)
+            self._engine.save_to_file(text, path)  # type: ignore[attr-defined]
+            self._engine.runAndWait()  # type: ignore[attr-defined]
+            done = self._finished.wait(self.timeout_s)
             if not done:
                 raise SynthesisError(
                     f"espeak-ng did not finish within {self.timeout_s:.0f}s: {text[:60]!r}"
