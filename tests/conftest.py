@@ -165,7 +165,7 @@ def rms_db(samples: np.ndarray) -> float:
 def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PulseAudio server with a null sink, as on a machine without a sound card.
 
-    Yields the sink's name (see soundserver.py). Each test process (the suite runs in three,
+    Yields the sink's name (see soundserver.py). Each test process (the suite runs in six,
     with pytest-xdist) starts a server of its own in a runtime folder of its own, so tests
     running side by side never hear each other, and a developer's own sound server is never
     played into. It is stopped at the end.
@@ -222,12 +222,10 @@ class Recorder:
         return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
 
 
-LANES_PER_KIND = 1
-"""Lanes of each kind (listening, playing), each in a test process of its own, with one more
-process for the rest (pyproject.toml). Two of each, in six processes, took the suite from
-270 s to 120 s, but on two cores the sessions then fell behind in about one whole run in
-three (a bell 57 ms off, a guide's note or screen missing): one of each until each live
-test holds under that load."""
+LANES_PER_KIND = 2
+"""Lanes of each kind (listening, playing), each in a test process of its own, with two more
+processes for the rest (pyproject.toml: six in all). Two of each took the suite from 200 s
+(one of each, in three processes) to about 130 s on two cores."""
 LIVE_S_UNMARKED = 5.0
 """About how long a live test without a ``live_s`` mark takes."""
 

@@ -183,6 +183,6 @@ def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None
         search = heard[around - margin : around + piece.size + margin]
         offset_s = (best_lag(piece, search) - margin) / RATE
         print(f"{bell.kind} bell heard {offset_s * 1000:+.1f} ms from its place")
-        assert abs(offset_s) <= 0.050, (bell.kind, offset_s)
+        assert abs(offset_s) <= 0.050, (bell.kind, offset_s, err)
         heard_at.append(bell.frame / RATE + offset_s)
-    assert abs((heard_at[1] - heard_at[0]) - 10.0) <= 0.050, heard_at
+    assert abs((heard_at[1] - heard_at[0]) - 10.0) <= 0.050, (heard_at, err)
