@@ -18,7 +18,15 @@ from selfkind.sounds import bell_strike
 from selfkind.timeline import BELL_INTERVAL_S, LEAD_IN_S, compile_timeline
 from selfkind.timer import PlannedBell, TimerOptions, planned_bells, timer_script
 
-from .conftest import SESSION_RATE_HZ, Recorder, best_lag, cli, decode, load_manifest, peak_rss
+from .conftest import (
+    SESSION_RATE_HZ,
+    Recorder,
+    cli,
+    decode,
+    found_at,
+    load_manifest,
+    peak_rss,
+)
 
 RATE = SESSION_RATE_HZ
 
@@ -137,13 +145,27 @@ def test_a_three_hour_timer_renders_in_flat_memory(tmp_path: Path) -> None:
     assert int(frames) == timeline.n_frames
 
 
+def inserted_silence_frames(recording: np.ndarray, shortest_s: float = 0.005) -> int:
+    """Frames in runs of exact zeros: under a bed that never falls silent, these are silence
+    the sound server put in because the stream reached it late."""
+    zero = np.concatenate([[0], (recording == 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(zero))
+    lengths = edges[1::2] - edges[::2]
+    return int(lengths[lengths >= shortest_s * RATE].sum())
+
+
 @pytest.mark.live_s(20)
 def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None:
-    """Played through PortAudio into the null sink: from the start bell on, each bell lands
-    within 50 ms of where it lies in the rendered timer, and so the interval is kept live.
-    (A short warm-up keeps the start bell clear of the moment the stream opens.)"""
-    options = TimerOptions(60, interval_s=10, warmup_s=3)
-    bells = planned_bells(options, RATE)[:2]  # the start bell and the first interval bell
+    """Played through PortAudio into the null sink, over a pink-noise bed: the interval
+    bell is heard 10 s after the start bell, to 50 ms, as the rendered timer has it.
+
+    On two cores busy with the rest of the suite, PortAudio's thread was sometimes woken
+    0.25-0.4 s late, and the sound server filled the gap with silence (the bell came late,
+    and neither PortAudio nor the player is told). The bed makes that silence visible in
+    the recording, and it is taken out: what is asserted is what the player controls. Its
+    own falling behind (a mixer too slow) it reports, and that fails the test."""
+    options = TimerOptions(60, interval_s=10, warmup_s=3, background="pink-noise")
+    first, last = planned_bells(options, RATE)[:2]  # the start bell and the first interval
     rendered_path = tmp_path / "timer.wav"
     render_session(prepare_session(timer_script(options, RATE)), rendered_path, "wav")
     rendered = decode(rendered_path)
@@ -151,7 +173,7 @@ def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None
     recorder = Recorder(sound_server)
     process = subprocess.Popen(
         [sys.executable, "-m", "selfkind", "timer", "1m", "--interval", "10s", "--warmup", "3s",
-         "--journal", str(tmp_path / "journal.sqlite3")],
+         "--background", "pink-noise", "--journal", str(tmp_path / "journal.sqlite3")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
@@ -165,24 +187,28 @@ def test_live_bells_are_heard_on_time(sound_server: str, tmp_path: Path) -> None
     heard = recorder.stop()
     assert process.returncode == 130, err
     assert "Stopped after" in out
+    assert "fell behind" not in err
 
     # The sitting is in the history, with the time heard (about 13 s of the 78 s timer).
     with Journal(tmp_path / "journal.sqlite3") as store:
         [sitting] = History(store).sittings()
-    assert sitting.kind == "timer" and sitting.practice == "Timer: 1m, bells every 10s"
-    assert bells[-1].frame / RATE < sitting.heard_s < bells[-1].frame / RATE + 4
+    assert sitting.kind == "timer" and sitting.practice.startswith("Timer: 1m, bells every 10s")
+    assert last.frame / RATE < sitting.heard_s < last.frame / RATE + 4
 
-    first, last = bells
-    reference = rendered[first.frame - RATE // 2 : last.frame + RATE]
-    lag = best_lag(reference, heard) - (first.frame - RATE // 2)
-    margin = RATE // 5
-    heard_at = []
-    for bell in bells:
-        piece = rendered[bell.frame - RATE // 20 : bell.frame + RATE // 2]
-        around = lag + bell.frame - RATE // 20
-        search = heard[around - margin : around + piece.size + margin]
-        offset_s = (best_lag(piece, search) - margin) / RATE
-        print(f"{bell.kind} bell heard {offset_s * 1000:+.1f} ms from its place")
-        assert abs(offset_s) <= 0.050, (bell.kind, offset_s, err)
-        heard_at.append(bell.frame / RATE + offset_s)
-    assert abs((heard_at[1] - heard_at[0]) - 10.0) <= 0.050, (heard_at, err)
+    def piece(frame: int) -> np.ndarray:
+        return rendered[frame - RATE // 20 : frame + RATE // 2]
+
+    # The start bell, looked for before the interval bell can be heard (the process starts
+    # within a few seconds of the recording; both bells sound alike).
+    heard_first = found_at(piece(first.frame), heard[: first.frame + 8 * RATE])
+    assert heard_first is not None, "the start bell was not heard"
+    apart = last.frame - first.frame
+    window_start = heard_first + apart - RATE
+    heard_last = found_at(piece(last.frame), heard[window_start : window_start + 3 * RATE])
+    assert heard_last is not None, "the interval bell was not heard within 1 s of its place"
+    heard_last += window_start
+    inserted = inserted_silence_frames(heard[heard_first:heard_last])
+    interval_s = (heard_last - heard_first - inserted) / RATE
+    print(f"bells heard {interval_s:.4f} s apart, {inserted / RATE * 1000:.0f} ms put in")
+    assert inserted < 2 * RATE, inserted / RATE
+    assert abs(interval_s - apart / RATE) <= 0.050, (interval_s, inserted / RATE, err)
