@@ -259,7 +259,7 @@ def test_a_clip_in_one_thread_leaves_what_another_prints_alone(
     done = threading.Event()
 
     def speak() -> None:
-        engine.synthesize(" ".join(["A long and gentle sentence, spoken slowly."] * 6))
+        engine.synthesize(" ".join(["A long and gentle sentence, spoken slowly."] * 12))
         done.set()
 
     speaker = threading.Thread(target=speak)
