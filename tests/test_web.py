@@ -500,6 +500,18 @@ def test_rendered_sessions_are_trimmed_least_recently_played_first(selfkind_home
     assert not any(p.exists() for p in sessions.session_files(keys[1]))
 
 
+def test_a_practice_that_cannot_vary_gives_one_length(tmp_path: Path) -> None:
+    from selfkind.web import sessions
+
+    (tmp_path / "short.md").write_text("---\ntitle: Short\n---\nA few kind words.\n")
+    (tmp_path / "long.md").write_text("---\ntitle: Long\n---\nBreathe in.\n\n[pause 5s..2m]\n")
+    short = sessions.load_practice("mine/short.md", tmp_path)
+    stretchy = sessions.load_practice("mine/long.md", tmp_path)
+    assert short is not None and stretchy is not None
+    assert re.fullmatch(r"Lasts about \d+s", short.length_note), short.length_note
+    assert stretchy.length_note.startswith("Can be about "), stretchy.length_note
+
+
 def test_a_port_in_use_is_said_in_one_line() -> None:
     from .conftest import run
 

@@ -68,6 +68,16 @@ class Practice:
             out.append((self.low_s, format_about(self.low_s)))
         return out
 
+    @property
+    def length_note(self) -> str:
+        """What the library says of its length: one figure when it cannot vary (a range
+        read "about 23s to 23s")."""
+        low, high = format_duration(self.low_s), format_duration(self.high_s)
+        note = f"Lasts about {low}" if low == high else f"Can be about {low} to {high}"
+        if self.script.front.duration_s:
+            note += f"; usually {format_duration(self.script.front.duration_s)}"
+        return note
+
     def source_bytes(self) -> bytes:
         data = practice_text(self.source) if self.id == self.source else None
         if data is None:
