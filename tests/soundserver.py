@@ -6,11 +6,13 @@ ALSA's pulse plugin; what is played into the sink can be recorded from its monit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,26 @@ def ensure_null_sink(runtime_dir: Path) -> bool:
 
 def stop_server() -> None:
     subprocess.run(["pulseaudio", "--kill"], capture_output=True)
+
+
+@contextlib.contextmanager
+def own_server(runtime_dir: Path) -> Iterator[str]:
+    """A server of our own in ``runtime_dir``, stopped on the way out; yields the null sink.
+
+    Pointing XDG_RUNTIME_DIR at a new folder first means a person's own server is never
+    used (ensure_null_sink would make the null sink its default output, and their sound
+    would go nowhere). Processes started meanwhile inherit the folder, and so the server."""
+    saved = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    try:
+        ensure_null_sink(runtime_dir)
+        yield SINK
+    finally:
+        stop_server()
+        if saved is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = saved
 
 
 MIC = "selfkind_mic"
