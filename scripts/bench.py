@@ -718,7 +718,6 @@ def _korean_speech(folder: Path) -> Path:
 def bench_capture(work: Path) -> None:
     """Transcription speed and accuracy on one core, and live capture: when listening ends
     after the speaker stops, how soon the text is ready, and whether the guide's sound holds."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
 
     from selfkind.listen.recognizers import whisper

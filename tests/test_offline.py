@@ -8,9 +8,10 @@ from .conftest import run
 
 
 def test_onnxruntime_keeps_no_device_id_and_queues_nothing_to_send(tmp_path: Path) -> None:
-    """A render in Piper's voice (nothing cached) runs onnxruntime, which since 1.29 writes a device id and
-    an event store under ~/.cache/Microsoft for upload unless told not to. Run with a home
-    of its own and without our setting in its environment: nothing may appear there."""
+    """A render in Piper's voice (nothing cached) runs onnxruntime, which since 1.29 writes
+    a device id and an event store under ~/.cache/Microsoft for upload unless told not to.
+    Run with a home of its own and without our setting in its environment: nothing may
+    appear there."""
     home = tmp_path / "home"
     home.mkdir()
     script = tmp_path / "one.md"

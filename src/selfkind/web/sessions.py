@@ -70,10 +70,10 @@ class Practice:
 
     @property
     def length_note(self) -> str:
-        """What the library says of its length: one figure when it cannot vary (a range
-        read "about 23s to 23s")."""
-        low, high = format_duration(self.low_s), format_duration(self.high_s)
-        note = f"Lasts about {low}" if low == high else f"Can be about {low} to {high}"
+        """What the library says of its length, rounded as the guide and the practice page
+        round an estimate: one figure when it cannot vary (a range read "23s to 23s")."""
+        low, high = format_about(self.low_s), format_about(self.high_s)
+        note = f"Lasts {low}" if low == high else f"Can be {low} to {high.removeprefix('about ')}"
         if self.script.front.duration_s:
             note += f"; usually {format_duration(self.script.front.duration_s)}"
         return note
